@@ -1,0 +1,183 @@
+"""Configuration: every knob is a ``CXSTREAM_*`` environment variable.
+
+One place, validated at start-up by pydantic-settings. A bad value stops the
+process with :func:`describe_error`'s one-line message naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CXSTREAM_"
+
+
+class TopicNames(BaseSettings):
+    """Topic names of the wire contract (each overridable)."""
+
+    model_config = SettingsConfigDict(env_prefix="CXSTREAM_TOPIC_", extra="ignore")
+
+    faults: str = "cx.network.faults"
+    quality: str = "cx.service.quality"
+    customers: str = "cx.customers"
+    scores: str = "cx.scores"
+    care: str = "cx.triggers.care"
+    marketing: str = "cx.triggers.marketing"
+    deadletter: str = "cx.deadletter"
+
+
+class Settings(BaseSettings):
+    """Everything the worker, demo and simulator read from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    # --- Kafka -----------------------------------------------------------
+    broker: str = Field(
+        default="",
+        description="Kafka bootstrap servers, e.g. kafka://host1:9092,host2:9092. "
+        "Empty: the demo starts the embedded broker.",
+    )
+    app_id: str = Field(default="cxstream", description="Consumer group and state prefix.")
+    partitions: int = Field(default=4, ge=1, description="Partitions for topics cxstream creates.")
+    replication_factor: int = Field(default=1, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(default=None, repr=False)
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    session_timeout_s: float = Field(
+        default=30.0, gt=0, description="Consumer session timeout; the demo and tests use 6."
+    )
+    heartbeat_interval_s: float = Field(default=3.0, gt=0)
+
+    # --- processing ------------------------------------------------------
+    source: str = Field(
+        default="urn:cxstream:default",
+        description="CloudEvents source: an absolute URI naming this deployment.",
+    )
+    rules: Path | None = Field(default=None, description="Rules file (YAML); default: shipped rules.")
+    flush_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="Scores and state are written once per interval."
+    )
+    half_life_s: float = Field(
+        default=1800.0, gt=0, description="Event-time half-life of a score penalty."
+    )
+    allowed_lateness_s: float = Field(
+        default=900.0, ge=0,
+        description="A quality record older than the customer's latest event by more is 'late'.",
+    )
+    batch_max: int = Field(default=2000, ge=1, description="Records handed to the domain at once.")
+
+    # --- operations ------------------------------------------------------
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    web_host: str = "0.0.0.0"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    data_dir: Path = Field(default=Path("/tmp/cxstream"), description="faust's data directory.")
+    store: Literal["memory", "rocksdb"] = "memory"
+
+    topics: TopicNames = Field(default_factory=TopicNames)
+
+    @field_validator("source")
+    @classmethod
+    def _absolute_uri(cls, value: str) -> str:
+        scheme, sep, rest = value.partition(":")
+        if not sep or not scheme.isascii() or not scheme[:1].isalpha() or not rest:
+            raise ValueError("must be an absolute URI such as urn:cxstream:prod-eu1")
+        return value
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_list(cls, value: str) -> str:
+        for server in bootstrap_servers(value).split(","):
+            if server and ":" not in server:
+                raise ValueError(f"{server!r} needs a port, e.g. kafka://{server}:9092")
+        return value
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> "Settings":
+        if self.security_protocol.startswith("SASL"):
+            if not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
+                raise ValueError(
+                    f"CXSTREAM_SECURITY_PROTOCOL={self.security_protocol} needs "
+                    "CXSTREAM_SASL_MECHANISM, CXSTREAM_SASL_USERNAME and CXSTREAM_SASL_PASSWORD"
+                )
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"CXSTREAM_{name.upper()}={path} is not a readable file")
+        if self.rules is not None and not self.rules.is_file():
+            raise ValueError(f"CXSTREAM_RULES={self.rules} is not a readable file")
+        return self
+
+    @property
+    def bootstrap(self) -> str:
+        """Bootstrap servers without the kafka:// scheme, comma separated."""
+        return bootstrap_servers(self.broker)
+
+    def confluent_config(self) -> dict[str, str]:
+        """Client settings for confluent-kafka (librdkafka names)."""
+        config: dict[str, str] = {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            config["sasl.mechanism"] = self.sasl_mechanism
+            config["sasl.username"] = self.sasl_username or ""
+            config["sasl.password"] = self.sasl_password or ""
+        if self.ssl_cafile:
+            config["ssl.ca.location"] = str(self.ssl_cafile)
+        if self.ssl_certfile:
+            config["ssl.certificate.location"] = str(self.ssl_certfile)
+        if self.ssl_keyfile:
+            config["ssl.key.location"] = str(self.ssl_keyfile)
+        return config
+
+
+def bootstrap_servers(broker: str) -> str:
+    """``kafka://a:9092;b:9092`` or ``a:9092,b:9092`` -> ``a:9092,b:9092``."""
+    servers = []
+    for part in broker.replace(";", ",").split(","):
+        part = part.strip()
+        if part.startswith("kafka://"):
+            part = part[len("kafka://"):]
+        if part:
+            servers.append(part.rstrip("/"))
+    return ",".join(servers)
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line per problem, each naming the environment variable to fix."""
+    lines = []
+    for problem in error.errors():
+        location = [str(part) for part in problem["loc"]]
+        if location and location[0] == "topics":
+            variable = "CXSTREAM_TOPIC_" + "_".join(location[1:]).upper()
+        elif location:
+            variable = ENV_PREFIX + "_".join(location).upper()
+        else:
+            variable = "configuration"
+        message = problem["msg"].removeprefix("Value error, ")
+        value = problem.get("input")
+        shown = "" if variable.endswith("PASSWORD") or isinstance(value, dict) else f" (got {value!r})"
+        if not location:
+            lines.append(f"invalid configuration: {message}")
+        else:
+            lines.append(f"invalid {variable}{shown}: {message}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; raises :class:`ConfigurationError` with a readable message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigurationError(describe_error(error)) from None
+
+
+class ConfigurationError(Exception):
+    """Bad configuration: the message says what to fix. Shown without a traceback."""
