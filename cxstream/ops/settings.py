@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     data_dir: Path = Field(default=Path("/tmp/cxstream"), description="faust's data directory.")
     store: Literal["memory", "rocksdb"] = "memory"
+    create_topics: bool = Field(default=True, description="Create missing contract topics at start-up.")
 
     topics: TopicNames = Field(default_factory=TopicNames)
 

@@ -1,0 +1,90 @@
+"""What cxstream remembers about one customer, and how it is stored.
+
+Hot state is a plain object per customer (fast to update); it is written to the
+changelogged table as compact JSON once per flush interval, only when dirty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+
+# How many recent quality event ids a customer remembers to drop duplicates.
+RECENT_IDS = 32
+
+
+def event_id_hash(event_id: str) -> int:
+    """A stable 63-bit hash of an event id (Python's hash() changes per process)."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big") >> 1
+
+
+class CustomerState:
+    __slots__ = (
+        "customer_id", "partition", "segment", "value_tier", "consent", "resources", "profile",
+        "clock", "penalties", "fault_levels", "score", "published", "peaks", "recent",
+        "impacts", "episode", "fired", "updated_at",
+    )
+
+    def __init__(self, customer_id: str, partition: int = 0):
+        self.customer_id = customer_id
+        self.partition = partition
+        self.segment: str | None = None
+        self.value_tier = "bronze"
+        self.consent = False
+        self.resources: tuple[str, ...] = ()
+        self.profile = False  # a customer record has been seen
+        self.clock = 0.0  # latest event time applied
+        self.penalties: dict[str, float] = {}
+        self.fault_levels: dict[str, float] = {}
+        self.score = 100.0
+        self.published: float | None = None  # score in the last cx.scores document
+        self.peaks: list[list[float]] = []  # [hour bucket, highest score in it]
+        self.recent: list[int] = []  # hashes of recent event ids
+        self.impacts: dict[str, float] = {}  # alarm id -> when it started impacting
+        # the current outage episode: {"id", "start", "alarms": [...], "notified": bool, "planned": bool}
+        self.episode: dict | None = None
+        self.fired: dict[str, float] = {}  # rule id -> event time it last fired
+        self.updated_at = 0.0
+
+    # --- duplicates ---------------------------------------------------------
+    def seen(self, event_hash: int) -> bool:
+        return event_hash in self.recent
+
+    def remember(self, event_hash: int) -> None:
+        recent = self.recent
+        recent.append(event_hash)
+        if len(recent) > RECENT_IDS:
+            del recent[0]
+
+    # --- storage -----------------------------------------------------------
+    def dump(self) -> bytes:
+        return orjson.dumps({
+            "c": self.customer_id, "p": self.partition, "sg": self.segment, "vt": self.value_tier,
+            "mc": self.consent, "r": self.resources, "pf": self.profile, "t": self.clock,
+            "pen": self.penalties, "fl": self.fault_levels, "s": self.score, "ps": self.published,
+            "pk": self.peaks, "rc": self.recent, "im": self.impacts, "ep": self.episode,
+            "f": self.fired, "u": self.updated_at,
+        })
+
+    @classmethod
+    def load(cls, raw: bytes) -> "CustomerState":
+        d = orjson.loads(raw)
+        state = cls(d["c"], d["p"])
+        state.segment = d["sg"]
+        state.value_tier = d["vt"]
+        state.consent = d["mc"]
+        state.resources = tuple(d["r"])
+        state.profile = d["pf"]
+        state.clock = d["t"]
+        state.penalties = d["pen"]
+        state.fault_levels = d["fl"]
+        state.score = d["s"]
+        state.published = d["ps"]
+        state.peaks = d["pk"]
+        state.recent = d["rc"]
+        state.impacts = d["im"]
+        state.episode = d["ep"]
+        state.fired = d["f"]
+        state.updated_at = d["u"]
+        return state

@@ -1,0 +1,472 @@
+"""The customer engine: records in, score changes and rule firings out.
+
+Pure Python, no Kafka: the stream layer hands it batches of raw records and
+collects what it produced; an offline replay can drive it the same way. The
+engine owns the customers of the partitions assigned to this worker, an index
+from network resource to those customers, and a copy of the alarm registry
+(every worker sees every alarm).
+
+Event time drives everything (decay, cooldowns, trigger times), so the same
+input in the same order gives the same output.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..models.customer import CustomerTombstone, parse_customer
+from ..models.alarm import parse_fault
+from ..models.quality import parse_quality
+from ..models.rejection import InvalidRecord
+from .alarms import Alarm, AlarmRegistry
+from .customer import CustomerState, event_id_hash
+from .rules import Rule, RuleBook, RuleEvent
+from .scoring import ScoreModel
+
+HOUR = 3600.0
+
+
+@dataclass(slots=True)
+class InputRecord:
+    """One Kafka record as the engine sees it."""
+
+    source: str  # faults | quality | customers
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float  # the Kafka timestamp, seconds; a fallback for event time
+    placed: bool = False  # already on its customer's partition (repartitioned input)
+
+
+@dataclass(slots=True)
+class Rejection:
+    record: InputRecord
+    reason: str
+
+
+@dataclass(slots=True)
+class Firing:
+    """A rule fired for a customer: becomes one CloudEvent."""
+
+    rule: Rule
+    customer_id: str
+    time: float  # event time of the record that caused it
+    episode: str  # what makes this firing unique for (rule, customer)
+    score: float
+    previous_score: float | None
+    reasons: list[dict]
+    faults: list[str]
+    value_tier: str
+    segment: str | None
+
+
+@dataclass
+class Tally:
+    """Counts since the last drain, for the metrics."""
+
+    events: Counter = field(default_factory=Counter)  # (source, outcome)
+    triggers: Counter = field(default_factory=Counter)  # (channel, trigger)
+    suppressed: Counter = field(default_factory=Counter)  # (channel, trigger, reason)
+
+
+class Engine:
+    def __init__(self, rules: RuleBook, half_life_s: float = 1800.0, allowed_lateness_s: float = 900.0):
+        self.rules = rules
+        self.model = ScoreModel(rules.scoring, half_life_s)
+        self.allowed_lateness_s = allowed_lateness_s
+        self.customers: dict[str, CustomerState] = {}
+        self.by_resource: dict[str, set[str]] = {}
+        self.alarms = AlarmRegistry()
+        # Until the registry has read every alarm already on the faults topic,
+        # customers are not reconciled with it (a replayed raise must not notify).
+        self.live = False
+        self.dirty: set[str] = set()
+        self.erased: dict[str, int] = {}  # customer id -> partition, for tombstones
+        self.forwards: list[tuple[str, InputRecord]] = []
+        self.firings: list[Firing] = []
+        self.rejections: list[Rejection] = []
+        self.tally = Tally()
+        self._rules = {event: rules.for_event(event) for event in RuleEvent}
+        self._rate: dict[str, list[float]] = {}  # rule id -> [minute, count]
+
+    # ======================================================================
+    # input
+    # ======================================================================
+    def process(self, records: list[InputRecord]) -> None:
+        """Apply a batch of quality and customer records, in order."""
+        for record in records:
+            if record.source == "quality":
+                self._quality(record)
+            else:
+                self._customer(record)
+
+    def _reject(self, record: InputRecord, reason: str) -> None:
+        self.rejections.append(Rejection(record, reason))
+        self.tally.events[(record.source, "invalid")] += 1
+
+    def _quality(self, record: InputRecord) -> None:
+        try:
+            quality = parse_quality(record.value)
+        except InvalidRecord as exc:
+            self._reject(record, exc.reason)
+            return
+        if not record.placed and record.key != quality.customer_id.encode():
+            # not keyed by its customer: the owning partition may be another one
+            self.forwards.append((quality.customer_id, record))
+            return
+        state = self.customers.get(quality.customer_id)
+        if state is None:
+            state = self._new_customer(quality.customer_id, record.partition)
+        event_hash = event_id_hash(quality.event_id)
+        if event_hash in state.recent:
+            self.tally.events[("quality", "duplicate")] += 1
+            return
+        when = quality.event_time.timestamp()
+        if state.clock and when < state.clock - self.allowed_lateness_s:
+            self.tally.events[("quality", "late")] += 1
+            return
+        state.remember(event_hash)
+        previous = state.score
+        points = self.model.observation_points(quality.service.value, quality.metrics)
+        if when >= state.clock:
+            self._advance(state, when)
+            fade = 1.0
+        else:  # out of order within the allowed lateness: fade it to the customer's clock
+            fade = self.model.decay_factor(state.clock - when)
+        for code, value in points:
+            self.model.add(state.penalties, code, value * fade)
+        self._rescore(state, when)
+        self.tally.events[("quality", "ok")] += 1
+        self._score_rules(state, when, previous)
+
+    def _customer(self, record: InputRecord) -> None:
+        try:
+            doc = parse_customer(record.key, record.value)
+        except InvalidRecord as exc:
+            self._reject(record, exc.reason)
+            return
+        if record.key is None and not record.placed:
+            self.forwards.append((doc.customer_id, record))
+            return
+        self.tally.events[("customers", "ok")] += 1
+        if isinstance(doc, CustomerTombstone):
+            self.erase(doc.customer_id, record.partition)
+            return
+        state = self.customers.get(doc.customer_id)
+        if state is None:
+            state = self._new_customer(doc.customer_id, record.partition)
+        when = doc.updated_at.timestamp() if doc.updated_at is not None else record.timestamp
+        state.segment = doc.segment
+        state.value_tier = doc.value_tier.value
+        state.consent = doc.marketing_consent
+        state.profile = True
+        resources = tuple(dict.fromkeys(doc.resources))
+        if resources != state.resources:
+            self._unindex(state)
+            state.resources = resources
+            self._index(state)
+        self._advance(state, when)
+        self.dirty.add(state.customer_id)
+        if self.live:
+            self._reconcile(state, when, cause=None)
+
+    def apply_fault(self, record: InputRecord) -> str | None:
+        """Apply one faults-topic record to the registry and, once live, to the
+        customers it impacts. Returns the rejection reason, or None."""
+        try:
+            notification = parse_fault(record.value)
+            changes = self.alarms.apply(notification, record.timestamp)
+        except InvalidRecord as exc:
+            return exc.reason
+        if self.live:
+            for alarm, resources, when in changes:
+                for resource in sorted(resources):
+                    for customer_id in sorted(self.by_resource.get(resource, ())):
+                        state = self.customers[customer_id]
+                        self._reconcile(state, when, cause=alarm)
+        return None
+
+    def go_live(self) -> None:
+        """The registry has caught up: bring every customer in line with it."""
+        self.live = True
+        for customer_id in sorted(self.customers):
+            state = self.customers[customer_id]
+            if state.resources or state.impacts:
+                self._reconcile(state, None, cause=None)
+
+    # ======================================================================
+    # ownership (partitions come and go with rebalances)
+    # ======================================================================
+    def adopt(self, state: CustomerState) -> None:
+        """Take over a customer restored from the changelog."""
+        old = self.customers.get(state.customer_id)
+        if old is not None:
+            self._unindex(old)
+        self.customers[state.customer_id] = state
+        self._index(state)
+        if self.live and (state.resources or state.impacts):
+            self._reconcile(state, None, cause=None)
+
+    def release(self, partitions: set[int]) -> list[str]:
+        """Forget the customers of partitions this worker no longer owns."""
+        gone = [cid for cid, s in self.customers.items() if s.partition in partitions]
+        for customer_id in gone:
+            state = self.customers.pop(customer_id)
+            self._unindex(state)
+            self.dirty.discard(customer_id)
+        return gone
+
+    def erase(self, customer_id: str, partition: int) -> None:
+        """A tombstone: forget everything about the customer."""
+        state = self.customers.pop(customer_id, None)
+        if state is not None:
+            self._unindex(state)
+            partition = state.partition
+        self.dirty.discard(customer_id)
+        self.erased[customer_id] = partition
+
+    def _new_customer(self, customer_id: str, partition: int) -> CustomerState:
+        state = CustomerState(customer_id, partition)
+        self.customers[customer_id] = state
+        self.erased.pop(customer_id, None)
+        return state
+
+    def _index(self, state: CustomerState) -> None:
+        for resource in state.resources:
+            self.by_resource.setdefault(resource, set()).add(state.customer_id)
+
+    def _unindex(self, state: CustomerState) -> None:
+        for resource in state.resources:
+            ids = self.by_resource.get(resource)
+            if ids is not None:
+                ids.discard(state.customer_id)
+                if not ids:
+                    del self.by_resource[resource]
+
+    # ======================================================================
+    # scoring
+    # ======================================================================
+    def _advance(self, state: CustomerState, when: float) -> None:
+        if when > state.clock:
+            if state.clock:
+                self.model.decay(state.penalties, when - state.clock)
+            state.clock = when
+
+    def _rescore(self, state: CustomerState, when: float) -> None:
+        score, _, _ = self.model.evaluate(state.penalties, state.fault_levels)
+        state.score = score
+        state.updated_at = max(state.updated_at, when)
+        # highest score per hour over the drop window, for "down N points within 24 h"
+        bucket = float(int(when // HOUR))
+        peaks = state.peaks
+        if peaks and peaks[-1][0] == bucket:
+            if score > peaks[-1][1]:
+                peaks[-1][1] = score
+        elif not peaks or bucket > peaks[-1][0]:
+            peaks.append([bucket, score])
+            if len(peaks) > 26:
+                del peaks[0]
+        self.dirty.add(state.customer_id)
+
+    def score_view(self, state: CustomerState) -> tuple[float, dict, list[dict]]:
+        score, dimensions, contributions = self.model.evaluate(state.penalties, state.fault_levels)
+        return score, dimensions, self.model.reasons(contributions)
+
+    # ======================================================================
+    # fault impact and outage episodes
+    # ======================================================================
+    def _impacting_now(self, state: CustomerState) -> dict[str, Alarm]:
+        found: dict[str, Alarm] = {}
+        for resource in state.resources:
+            for alarm_id in self.alarms.impacting_on(resource):
+                found[alarm_id] = self.alarms.alarms[alarm_id]
+        return found
+
+    def _reconcile(self, state: CustomerState, when: float | None, cause: Alarm | None) -> None:
+        """Bring the customer's known impacts in line with the registry; fire
+        the outage rules for what started and ended. Idempotent.
+
+        ``when`` is the event time of the record that caused the check (an
+        alarm change or a customer record); None when catching up after a
+        restart, where each start and end takes its alarm's own time.
+        """
+        current = self._impacting_now(state)
+        known = state.impacts
+        joined = sorted((a for a in current.values() if a.alarm_id not in known),
+                        key=lambda a: (a.raised_at, a.alarm_id))
+        left = sorted(a for a in known if a not in current)
+        levels: dict[str, float] = {}
+        points = self.model.fault_points
+        for alarm in current.values():
+            level = points.get(alarm.severity, 0.0)
+            if level > levels.get(alarm.resource_id, 0.0):
+                levels[alarm.resource_id] = level
+        if not joined and not left and levels == state.fault_levels:
+            return
+        previous = state.score
+        # when each change happened
+        ends = {a: self._end_time(state, a, when) for a in left}
+        starts = {}
+        for alarm in joined:
+            if when is None or cause is not None:
+                starts[alarm.alarm_id] = (alarm.raised_at, when if when is not None else alarm.raised_at)
+            else:  # the customer moved onto a resource already in fault
+                moved = max(alarm.raised_at, when)
+                starts[alarm.alarm_id] = (moved, moved)
+        latest = max([*ends.values(), *(at for _, at in starts.values()), when or 0.0])
+        self._advance(state, latest)
+        # an alarm that stops holding its level leaves a fading residue
+        for resource, level in state.fault_levels.items():
+            if levels.get(resource, 0.0) < level:
+                code = "fault." + resource
+                if level > state.penalties.get(code, 0.0):
+                    state.penalties[code] = level
+        state.fault_levels = levels
+        self._rescore(state, latest)
+        for alarm_id in left:
+            self._end_impact(state, alarm_id, ends[alarm_id])
+        for alarm in joined:
+            start, at = starts[alarm.alarm_id]
+            state.impacts[alarm.alarm_id] = start
+            self._join_episode(state, alarm, at, previous)
+        if state.episode is not None and not state.impacts:
+            self._end_episode(state, max(ends.values(), default=latest), previous)
+
+    def _end_time(self, state: CustomerState, alarm_id: str, when: float | None) -> float:
+        alarm = self.alarms.get(alarm_id)
+        if alarm is not None and alarm.cleared_at is not None:
+            return alarm.cleared_at
+        return when if when is not None else state.clock
+
+    def _end_impact(self, state: CustomerState, alarm_id: str, at: float) -> None:
+        start = state.impacts.pop(alarm_id)
+        alarm = self.alarms.get(alarm_id)
+        if alarm is None or alarm.cleared_at is None:
+            return  # it stopped impacting (customer moved, not service-affecting): no credit
+        duration = alarm.cleared_at - start
+        for rule in self._rules[RuleEvent.fault_cleared]:
+            if duration <= rule.min_impact or not self._selects(rule, state):
+                continue
+            if alarm.planned:
+                self._suppress(rule, "planned_work")
+                continue
+            self._fire(rule, state, at, f"{alarm_id}@{alarm.raised_at}", state.score, [alarm_id])
+
+    def _join_episode(self, state: CustomerState, alarm: Alarm, at: float, previous: float) -> None:
+        episode = state.episode
+        if episode is None:
+            episode = state.episode = {"id": alarm.alarm_id, "start": at, "alarms": [], "notified": False,
+                                       "planned": False}
+        if alarm.alarm_id not in episode["alarms"]:
+            episode["alarms"].append(alarm.alarm_id)
+        for rule in self._rules[RuleEvent.outage_started]:
+            if alarm.severity not in rule.severities or not self._selects(rule, state):
+                continue
+            if alarm.planned:
+                episode["planned"] = True
+                self._suppress(rule, "planned_work")
+            elif rule.id in episode.get("rules", ()):
+                self._suppress(rule, "same_episode")
+            elif self._fire(rule, state, at, f"{episode['id']}@{episode['start']}", previous,
+                            list(episode["alarms"])):
+                episode["notified"] = True
+                episode.setdefault("rules", []).append(rule.id)
+
+    def _end_episode(self, state: CustomerState, at: float, previous: float) -> None:
+        episode = state.episode
+        state.episode = None
+        for rule in self._rules[RuleEvent.outage_ended]:
+            if not self._selects(rule, state):
+                continue
+            if episode["notified"]:
+                self._fire(rule, state, at, f"{episode['id']}@{episode['start']}", previous,
+                           list(episode["alarms"]))
+            elif episode["planned"]:
+                self._suppress(rule, "planned_work")
+
+    # ======================================================================
+    # score rules
+    # ======================================================================
+    def _score_rules(self, state: CustomerState, when: float, previous: float) -> None:
+        score = state.score
+        for rule in self._rules[RuleEvent.score]:
+            below = rule.score_below is not None and score < rule.score_below
+            dropped = False
+            if not below and rule.drop_points is not None:
+                horizon = (when - rule.drop_window) // HOUR
+                peak = max((p[1] for p in state.peaks if p[0] >= horizon), default=score)
+                dropped = peak - score >= rule.drop_points
+            if not (below or dropped) or not self._selects(rule, state):
+                continue
+            if rule.hold_while_faulted and state.impacts:
+                self._suppress(rule, "active_fault")
+                continue
+            self._fire(rule, state, when, _fmt(when), previous, sorted(state.impacts))
+
+    # ======================================================================
+    # firing
+    # ======================================================================
+    def _selects(self, rule: Rule, state: CustomerState) -> bool:
+        if rule.value_tiers is not None and state.value_tier not in rule.value_tiers:
+            return False
+        if rule.segments is not None and state.segment not in rule.segments:
+            return False
+        return True
+
+    def _suppress(self, rule: Rule, reason: str) -> None:
+        self.tally.suppressed[(rule.channel, rule.trigger, reason)] += 1
+
+    def _fire(self, rule: Rule, state: CustomerState, when: float, episode: str,
+              previous: float | None, faults: list[str]) -> bool:
+        if rule.requires_consent and not state.consent:
+            self._suppress(rule, "no_consent")
+            return False
+        if rule.cooldown:
+            last = state.fired.get(rule.id)
+            if last is not None and when - last < rule.cooldown:
+                self._suppress(rule, "cooldown")
+                return False
+        if rule.max_per_minute is not None:
+            minute = when // 60
+            slot = self._rate.setdefault(rule.id, [minute, 0])
+            if slot[0] != minute:
+                slot[0], slot[1] = minute, 0
+            if slot[1] >= rule.max_per_minute:
+                self._suppress(rule, "rate_limit")
+                return False
+            slot[1] += 1
+        state.fired[rule.id] = when
+        _, _, reasons = self.score_view(state)
+        self.firings.append(Firing(
+            rule=rule, customer_id=state.customer_id, time=when, episode=episode,
+            score=round(state.score, 1), previous_score=None if previous is None else round(previous, 1),
+            reasons=reasons, faults=faults, value_tier=state.value_tier, segment=state.segment,
+        ))
+        self.tally.triggers[(rule.channel, rule.trigger)] += 1
+        self.dirty.add(state.customer_id)
+        return True
+
+    # ======================================================================
+    # output
+    # ======================================================================
+    def drain(self) -> tuple[list[Firing], list[Rejection], Tally]:
+        firings, rejections, tally = self.firings, self.rejections, self.tally
+        self.firings, self.rejections, self.tally = [], [], Tally()
+        return firings, rejections, tally
+
+    def take_dirty(self) -> tuple[list[CustomerState], dict[str, int]]:
+        dirty = [self.customers[c] for c in sorted(self.dirty) if c in self.customers]
+        erased = self.erased
+        self.dirty, self.erased = set(), {}
+        return dirty, erased
+
+    def take_forwards(self) -> list[tuple[str, InputRecord]]:
+        forwards, self.forwards = self.forwards, []
+        return forwards
+
+
+def _fmt(when: float) -> str:
+    return repr(round(when, 3))

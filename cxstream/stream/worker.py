@@ -1,0 +1,333 @@
+"""The faust application: thin wiring between Kafka and the engine.
+
+- ``customers`` agent: quality and customer records (co-partitioned by customer
+  id) in batches from ``take_events``; each batch goes to the engine at once.
+- alarm feed: every alarm into the engine's registry (see alarm_feed.py);
+  ``fault_outcomes`` agent: dead letters and counts for the faults topic, once.
+- flush timer, every ``CXSTREAM_FLUSH_INTERVAL_S``: coalesced score documents,
+  then (after the broker acknowledged every output) the changed customers'
+  state to the changelogged table, then the input offsets are released.
+
+Offsets are never committed past state that is not in the changelog, and state
+never says a trigger was sent before the broker has it. After a crash the
+uncommitted tail is read again: duplicates are dropped by event id, outage
+episodes and cooldowns in the restored state keep triggers from repeating, and
+a trigger that is sent again carries the same CloudEvent id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+
+import faust
+from faust.types import TP
+
+from ..domain.customer import CustomerState
+from ..domain.engine import Engine, InputRecord
+from ..domain.rules import RuleBook
+from ..ops.metrics import Metrics
+from ..ops.settings import Settings
+from ..outputs import cloudevents, deadletters, scores
+from .alarm_feed import AlarmFeed, FaultOutcomes
+from .sink import DeliveryFailed, OutputSink
+
+log = logging.getLogger(__name__)
+
+STATE_TABLE = "customer_state"
+
+
+def faust_credentials(settings: Settings):
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+        if settings.ssl_certfile:
+            context.load_cert_chain(str(settings.ssl_certfile),
+                                    str(settings.ssl_keyfile) if settings.ssl_keyfile else None)
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username, password=settings.sasl_password,
+            mechanism=settings.sasl_mechanism, ssl_context=context,
+        )
+    return faust.SSLCredentials(context)
+
+
+def aiokafka_config(settings: Settings) -> dict:
+    """Settings for the alarm feed's own aiokafka consumer."""
+    config: dict = {"bootstrap_servers": settings.bootstrap.split(","),
+                    "security_protocol": settings.security_protocol}
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+        if settings.ssl_certfile:
+            context.load_cert_chain(str(settings.ssl_certfile),
+                                    str(settings.ssl_keyfile) if settings.ssl_keyfile else None)
+        config["ssl_context"] = context
+    if settings.security_protocol.startswith("SASL"):
+        config.update(sasl_mechanism=settings.sasl_mechanism, sasl_plain_username=settings.sasl_username,
+                      sasl_plain_password=settings.sasl_password)
+    return config
+
+
+class CxWorker:
+    def __init__(self, settings: Settings, rules: RuleBook):
+        self.settings = settings
+        self.rules = rules
+        self.engine = Engine(rules, settings.half_life_s, settings.allowed_lateness_s)
+        self.metrics = Metrics()
+        self.outcomes = FaultOutcomes()
+        topics = settings.topics
+        self.repartition_topic = f"{settings.app_id}-unkeyed-input"
+        self.app = app = faust.App(
+            settings.app_id,
+            broker=f"kafka://{settings.bootstrap}",
+            broker_credentials=faust_credentials(settings),
+            store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+            datadir=str(settings.data_dir),
+            web_port=settings.web_port,
+            web_host=settings.web_host,
+            web_bind=settings.web_host,
+            broker_session_timeout=settings.session_timeout_s,
+            broker_heartbeat_interval=settings.heartbeat_interval_s,
+            topic_partitions=settings.partitions,
+            topic_replication_factor=settings.replication_factor,
+            consumer_auto_offset_reset="earliest",
+            autodiscover=False,
+            key_serializer="raw",
+            value_serializer="raw",
+            stream_wait_empty=True,
+        )
+        self.source_of = {topics.quality: "quality", topics.customers: "customers",
+                          self.repartition_topic: "quality"}
+        self.customer_topics = app.topic(topics.quality, topics.customers, self.repartition_topic,
+                                         key_serializer="raw", value_serializer="raw")
+        self.faults_topic = app.topic(topics.faults, key_serializer="raw", value_serializer="raw")
+        self.state_table = app.Table(STATE_TABLE, partitions=settings.partitions,
+                                     key_type=bytes, value_type=bytes)
+        # our own compact encoding (CustomerState.dump), not faust's json codec
+        self.state_table.key_serializer = self.state_table.value_serializer = "raw"
+        self.sink: OutputSink | None = None
+        self.feed: AlarmFeed | None = None
+        self._pinned: list = []  # events processed but not yet safe to commit
+        self._flush_lock = asyncio.Lock()
+        self._assigned: set[int] = set()
+        self._settled = False  # partitions assigned and state restored
+        self.failure: str | None = None
+
+        app.agent(self.customer_topics, name="customers")(self._customers_agent)
+        app.agent(self.faults_topic, name="fault_outcomes")(self._fault_outcomes_agent)
+        app.timer(settings.flush_interval_s, name="flush")(self._flush_timer)
+        app.task(self._start_feed)
+        app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_partitions_assigned.connect(self._on_assigned)
+        app.on_rebalance_complete.connect(self._on_rebalance_complete)
+        app.on_before_shutdown.connect(self._on_shutdown)
+        from ..ops.web import register_routes
+
+        register_routes(self)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def ready(self) -> bool:
+        return (self.failure is None and self._settled and self.feed is not None
+                and self.feed.caught_up.is_set())
+
+    def _write_state(self, customer_id: str, value: bytes | None, partition: int) -> None:
+        """Write one customer's state to the table and its changelog partition:
+        the partition its input arrives on, whatever partitioner produced it."""
+        table = self.state_table
+        key = customer_id.encode()
+        store = table.data
+        if value is None:
+            store.pop(key, None)
+        else:
+            store[key] = value
+        key_partition = getattr(store, "_key_partition", None)
+        if key_partition is not None:
+            key_partition[key] = partition
+        table.send_changelog(partition, key, value)
+
+    def _restore(self, partitions: set[int]) -> int:
+        """Adopt customers of newly assigned partitions from the restored table."""
+        count = 0
+        for key, raw in list(self.state_table.data.items()):
+            if not raw:
+                continue
+            state = CustomerState.load(raw)
+            if state.partition in partitions and state.customer_id not in self.engine.customers:
+                self.engine.adopt(state)
+                count += 1
+        return count
+
+    # ------------------------------------------------------------- rebalance
+    async def _on_assigned(self, sender, assigned: set[TP], **kwargs) -> None:
+        self._settled = False
+
+    async def _on_revoked(self, sender, revoked: set[TP], **kwargs) -> None:
+        self._settled = False
+        await self.flush()
+        quality = self.settings.topics.quality
+        lost = {tp.partition for tp in revoked if tp.topic == quality}
+        if lost:
+            released = self.engine.release(lost)
+            self._assigned -= lost
+            log.info("released %d customers of partitions %s", len(released), sorted(lost))
+
+    async def _on_rebalance_complete(self, sender, **kwargs) -> None:
+        quality = self.settings.topics.quality
+        now = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == quality}
+        gained = now - self._assigned
+        lost = self._assigned - now
+        if lost:
+            self.engine.release(lost)
+        self._assigned = now
+        if gained:
+            restored = self._restore(gained)
+            log.info("partitions %s: restored %d customers from the changelog", sorted(gained), restored)
+        self._settled = True
+        self._emit()
+
+    # ---------------------------------------------------------------- agents
+    async def _start_feed(self) -> None:
+        if self.sink is None:
+            self.sink = OutputSink(self.settings.confluent_config())
+        self.feed = AlarmFeed(self.engine, self.settings.topics.faults, aiokafka_config(self.settings),
+                              self._emit, self.outcomes)
+        await self.feed.start()
+
+    async def _customers_agent(self, stream) -> None:
+        while self.feed is None or not self.feed.caught_up.is_set():
+            # act on no customer before every known alarm is in the registry
+            await asyncio.sleep(0.05)
+        engine = self.engine
+        source_of = self.source_of
+        repartitioned = self.repartition_topic
+        pinned = self._pinned
+        async for events in stream.take_events(self.settings.batch_max, within=0.005):
+            records = []
+            oldest = None
+            for event in events:
+                message = event.message
+                message.incref()  # held until the flush has made its effects durable
+                topic = message.topic
+                records.append(InputRecord(source_of[topic], topic, message.partition, message.offset,
+                                           message.key, message.value, message.timestamp,
+                                           topic == repartitioned))
+                time_in = message.time_in
+                if time_in is not None and (oldest is None or time_in < oldest):
+                    oldest = time_in
+            pinned.extend(events)
+            engine.process(records)
+            self._emit()
+            if oldest is not None:
+                self.metrics.observe_latency(time.monotonic() - oldest, len(records))
+
+    async def _fault_outcomes_agent(self, stream) -> None:
+        async for event in stream.events():
+            message = event.message
+            reason = await self.outcomes.outcome(message.partition, message.offset)
+            if reason is None:
+                self.metrics.events.labels("faults", "ok").inc()
+            else:
+                record = InputRecord("faults", message.topic, message.partition, message.offset,
+                                     message.key, message.value, message.timestamp)
+                self._sink().produce(self.settings.topics.deadletter, message.key,
+                                     deadletters.encode(record, reason))
+                self.metrics.events.labels("faults", "invalid").inc()
+                self.metrics.deadletters.labels("faults").inc()
+
+    def _sink(self) -> OutputSink:
+        if self.sink is None:
+            self.sink = OutputSink(self.settings.confluent_config())
+        return self.sink
+
+    def _emit(self) -> None:
+        """Send what the engine produced since the last call."""
+        firings, rejections, tally = self.engine.drain()
+        sink = self._sink()
+        topics = self.settings.topics
+        source = self.settings.source
+        channel_topic = {"care": topics.care, "marketing": topics.marketing}
+        for firing in firings:
+            sink.produce(channel_topic[firing.rule.channel], firing.customer_id.encode(),
+                         cloudevents.encode(firing, source), cloudevents.HEADERS)
+        for rejection in rejections:
+            record = rejection.record
+            sink.produce(topics.deadletter, record.key, deadletters.encode(record, rejection.reason))
+            self.metrics.deadletters.labels(record.source).inc()
+        for customer_id, record in self.engine.take_forwards():
+            # input without its customer id as key: to the partition that owns the customer
+            sink.produce(self.repartition_topic, customer_id.encode(), record.value)
+        self.metrics.record(tally)
+        sink.poll()
+
+    # ----------------------------------------------------------------- flush
+    async def _flush_timer(self) -> None:
+        try:
+            await self.flush()
+        except DeliveryFailed as exc:
+            self.fail(str(exc))
+
+    def fail(self, reason: str) -> None:
+        """An output could not be written: stop without committing past it."""
+        if self.failure is None:
+            self.failure = reason
+            log.error("stopping: %s", reason)
+            self.app.loop.call_soon(lambda: asyncio.ensure_future(self.app.stop()))
+
+    async def flush(self) -> None:
+        if self.failure is not None:
+            return
+        async with self._flush_lock:
+            started = time.monotonic()
+            pinned, self._pinned = self._pinned, []
+            self._pinned_ref = pinned
+            self._emit()
+            dirty, erased = self.engine.take_dirty()
+            sink = self._sink()
+            topic = self.settings.topics.scores
+            observe = self.metrics.score.observe
+            for state in dirty:
+                document = scores.score_document(self.engine, state)
+                sink.produce(topic, state.customer_id.encode(), scores.encode(document))
+                state.published = document["score"]
+                observe(document["score"])
+            for customer_id in erased:
+                sink.produce(topic, customer_id.encode(), None)
+            await sink.flush()
+            for state in dirty:
+                self._write_state(state.customer_id, state.dump(), state.partition)
+            for customer_id, partition in erased.items():
+                self._write_state(customer_id, None, partition)
+            consumer = self.app.consumer
+            for event in pinned:
+                event.message.ack(consumer)
+            self.metrics.customers.set(len(self.engine.customers))
+            self.metrics.active_faults.set(self.engine.alarms.active_count)
+            self.metrics.ready.set(1 if self.ready else 0)
+            if self.feed is not None:
+                self.metrics.alarm_lag.set(self.feed.lag)
+            if dirty or erased or pinned:
+                self.metrics.flush_seconds.observe(time.monotonic() - started)
+
+    async def _on_shutdown(self, sender, **kwargs) -> None:
+        try:
+            await self.flush()
+        except DeliveryFailed as exc:
+            log.error("final flush failed: %s", exc)
+        if self.feed is not None:
+            await self.feed.stop()
+        if self.sink is not None:
+            self.sink.close()
+        log.info("cxstream worker stopped: %d customers, %d active alarms",
+                 len(self.engine.customers), self.engine.alarms.active_count)
+
+    # ------------------------------------------------------------------- run
+    def run(self) -> int:
+        worker = faust.Worker(self.app, loglevel=self.settings.log_level, quiet=True)
+        worker.execute_from_commandline()
+        return 0 if self.failure is None else 1
