@@ -1,0 +1,119 @@
+"""Enumerations and time helpers shared by every document of the wire contract."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BeforeValidator, Field, Strict
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "Severity",
+    "Service",
+    "ValueTier",
+    "Timestamp",
+    "TimestampText",
+    "RFC3339_PATTERN",
+    "NonEmptyStr",
+    "format_time",
+    "parse_time",
+]
+
+
+class Severity(str, Enum):
+    """TMF642 ``perceivedSeverity`` (ITU-T X.733)."""
+
+    critical = "critical"
+    major = "major"
+    minor = "minor"
+    warning = "warning"
+    indeterminate = "indeterminate"
+    cleared = "cleared"
+
+
+class Service(str, Enum):
+    """The service a quality record measures."""
+
+    voice = "voice"
+    data = "data"
+    video = "video"
+    messaging = "messaging"
+
+
+class ValueTier(str, Enum):
+    """A customer's value tier."""
+
+    platinum = "platinum"
+    gold = "gold"
+    silver = "silver"
+    bronze = "bronze"
+
+
+# A timestamp in an input document: an RFC 3339 *string* with ``Z`` or an offset.
+# Strict, so a JSON number (epoch seconds) is refused rather than guessed at.
+Timestamp = Annotated[AwareDatetime, Strict()]
+
+# An identifier: a non-empty JSON string.
+NonEmptyStr = Annotated[str, Strict(), Field(min_length=1)]
+
+
+def format_time(epoch_seconds: float) -> str:
+    """Epoch seconds → RFC 3339 UTC: ``2026-11-22T10:00:05Z``, or ``…05.123Z`` when the
+    time has a non-zero millisecond part. Rounded to the millisecond, so deterministic.
+    ValueError for a time that is not finite or outside years 1..9999."""
+    if not math.isfinite(epoch_seconds):
+        raise ValueError(f"not a finite time: {epoch_seconds!r}")
+    millis = round(epoch_seconds * 1000)
+    seconds, ms = divmod(millis, 1000)
+    try:
+        t = time.gmtime(seconds)
+    except (OverflowError, OSError) as error:
+        raise ValueError(f"time out of range: {epoch_seconds!r}") from error
+    if not 1 <= t.tm_year <= 9999:
+        raise ValueError(f"time out of range: {epoch_seconds!r}")
+    text = "%04d-%02d-%02dT%02d:%02d:%02d" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+    if ms:
+        return "%s.%03dZ" % (text, ms)
+    return text + "Z"
+
+
+RFC3339_PATTERN = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+_FRACTION = re.compile(r"\.(\d{1,9})")
+
+
+def parse_time(text: str) -> float:
+    """RFC 3339 with ``Z`` or an offset → epoch seconds. ValueError for a naive or bad one."""
+    if not isinstance(text, str) or RFC3339_PATTERN.fullmatch(text) is None:
+        raise ValueError(
+            f"not an RFC 3339 timestamp with a UTC 'Z' or an offset: {text!r}"
+            if isinstance(text, str)
+            else f"not an RFC 3339 timestamp string: {type(text).__name__}"
+        )
+    normalised = text.upper().replace(" ", "T")
+    if normalised.endswith("Z"):
+        normalised = normalised[:-1] + "+00:00"
+    # datetime takes at most microseconds: trim (not round) longer fractions.
+    normalised = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), normalised, count=1)
+    try:
+        return datetime.fromisoformat(normalised).timestamp()
+    except ValueError as error:
+        raise ValueError(f"not a valid RFC 3339 timestamp: {text!r} ({error})") from None
+
+
+def _rfc3339_text(value: object) -> object:
+    if isinstance(value, str) and RFC3339_PATTERN.fullmatch(value) is not None:
+        return value
+    raise PydanticCustomError("datetime_type", "Input should be an RFC 3339 timestamp string")
+
+
+# The same as :data:`Timestamp` for documents validated in Python mode (after
+# ``orjson.loads``), where a strict datetime would refuse every string.
+TimestampText = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
