@@ -148,11 +148,11 @@ class RuleBook(BaseModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "RuleBook":
-        seen: set[str] = set()
-        for rule in self.rules:
+        seen: dict[str, int] = {}
+        for index, rule in enumerate(self.rules):
             if rule.id in seen:
-                raise ValueError(f"rule id {rule.id!r} is used twice")
-            seen.add(rule.id)
+                raise ValueError(f"rule id {rule.id!r} is used twice: by rules[{seen[rule.id]}] and rules[{index}]")
+            seen[rule.id] = index
         return self
 
     def for_event(self, event: RuleEvent) -> list[Rule]:
