@@ -66,7 +66,7 @@ def test_shipped_rules_are_the_five_contract_rules() -> None:
 def test_shipped_scoring_parameters() -> None:
     scoring = load_rules().scoring
     assert set(scoring.weights) == set(DIMENSIONS)
-    assert sum(scoring.weights.values()) == pytest.approx(1.0)
+    assert all(0 <= w <= 1 for w in scoring.weights.values())
     assert scoring.reasons == 5
     assert scoring.fault_severity["critical"] == 100 and scoring.fault_severity["major"] == 70
     assert scoring.metrics["latency_ms"].dimension == "service"  # the record's own service
@@ -172,9 +172,9 @@ def test_duplicate_ids() -> None:
     assert "rules[0]" in message and "rules[4]" in message
 
 
-def test_weights_must_sum_to_one() -> None:
-    message = error_of(rules_with(lambda d: d["scoring"]["weights"].update(voice=0.5)))
-    assert "scoring" in message and "weights" in message and "add up to 1" in message
+def test_bad_weight_is_refused() -> None:
+    message = error_of(rules_with(lambda d: d["scoring"]["weights"].update(voice=-0.1)))
+    assert "scoring" in message and "weights" in message
 
 
 def test_weights_need_every_dimension() -> None:
