@@ -133,8 +133,9 @@ class Scoring(BaseModel):
         missing = [d for d in DIMENSIONS if d not in self.weights]
         if missing:
             raise ValueError(f"weights needs every dimension; missing {', '.join(missing)}")
-        if any(w < 0 for w in self.weights.values()) or abs(sum(self.weights.values()) - 1.0) > 1e-6:
-            raise ValueError("weights must be non-negative and add up to 1")
+        bad = [d for d, w in self.weights.items() if not 0 <= w <= 1]
+        if bad:
+            raise ValueError(f"weights must be between 0 and 1 (check {', '.join(bad)})")
         return self
 
 

@@ -6,7 +6,8 @@ resources holds a ``fault.<resource>`` reason on the availability dimension whil
 it is active. Every reason's points halve each half-life of event time, so the
 score recovers when nothing goes wrong. A dimension's score is 100 minus the sum
 of its reasons (floored at 0); the overall score is 100 minus the weighted
-dimension penalties, and each reason's share of that is its ``impact``.
+dimension penalties (floored at 0), and each reason's share of that is its
+``impact``.
 See docs/scoring.md.
 """
 
@@ -96,9 +97,9 @@ class ScoreModel:
                 code = "fault." + resource
                 if level > avail.get(code, 0.0):
                     avail[code] = level
-        score = 100.0
         dimensions = {}
         contributions = []
+        lost = 0.0
         for dim in DIMENSIONS:
             reasons = per_dim.get(dim)
             if not reasons:
@@ -109,11 +110,14 @@ class ScoreModel:
             dimensions[dim] = 100.0 - total * scale
             weight = self.weights[dim]
             for code, value in reasons.items():
-                impact = -weight * value * scale
-                score += impact
+                impact = weight * value * scale
+                lost += impact
                 contributions.append((code, impact))
+        # the score cannot go below 0: scale every contribution alike
+        overall = 1.0 if lost <= 100.0 else 100.0 / lost
+        contributions = [(code, -impact * overall) for code, impact in contributions]
         contributions.sort(key=lambda item: (item[1], item[0]))
-        return max(0.0, min(100.0, score)), dimensions, contributions
+        return 100.0 - min(lost, 100.0), dimensions, contributions
 
     def reasons(self, contributions) -> list[dict]:
         out = []

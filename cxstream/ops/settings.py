@@ -120,6 +120,18 @@ class Settings(BaseSettings):
         """Bootstrap servers without the kafka:// scheme, comma separated."""
         return bootstrap_servers(self.broker)
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as CXSTREAM_* variables (to start a worker process with them)."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "topics":
+                for role, topic in value.model_dump().items():
+                    env[f"CXSTREAM_TOPIC_{role.upper()}"] = topic
+            elif value is not None:
+                env[ENV_PREFIX + name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+        return env
+
     def confluent_config(self) -> dict[str, str]:
         """Client settings for confluent-kafka (librdkafka names)."""
         config: dict[str, str] = {

@@ -29,7 +29,6 @@ class OutputSink:
             "linger.ms": linger_ms,
             "acks": "all",
             "queue.buffering.max.messages": 1_000_000,
-            "compression.type": "lz4",
         })
         self._producer = Producer(config)
         self._failure: str | None = None

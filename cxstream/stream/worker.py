@@ -73,6 +73,18 @@ def aiokafka_config(settings: Settings) -> dict:
     return config
 
 
+class CxApp(faust.App):
+    """faust's App, with one hook: our final flush runs before faust stops its
+    consumer, which waits for every record in flight to be acknowledged."""
+
+    before_stop = None
+
+    async def on_stop(self) -> None:
+        if self.before_stop is not None:
+            await self.before_stop()
+        await super().on_stop()
+
+
 class CxWorker:
     def __init__(self, settings: Settings, rules: RuleBook):
         self.settings = settings
@@ -82,7 +94,7 @@ class CxWorker:
         self.outcomes = FaultOutcomes()
         topics = settings.topics
         self.repartition_topic = f"{settings.app_id}-unkeyed-input"
-        self.app = app = faust.App(
+        self.app = app = CxApp(
             settings.app_id,
             broker=f"kafka://{settings.bootstrap}",
             broker_credentials=faust_credentials(settings),
@@ -125,7 +137,7 @@ class CxWorker:
         app.on_partitions_revoked.connect(self._on_revoked)
         app.on_partitions_assigned.connect(self._on_assigned)
         app.on_rebalance_complete.connect(self._on_rebalance_complete)
-        app.on_before_shutdown.connect(self._on_shutdown)
+        app.before_stop = self._on_shutdown
         from ..ops.web import register_routes
 
         register_routes(self)
@@ -206,7 +218,6 @@ class CxWorker:
         engine = self.engine
         source_of = self.source_of
         repartitioned = self.repartition_topic
-        pinned = self._pinned
         async for events in stream.take_events(self.settings.batch_max, within=0.005):
             records = []
             oldest = None
@@ -220,7 +231,7 @@ class CxWorker:
                 time_in = message.time_in
                 if time_in is not None and (oldest is None or time_in < oldest):
                     oldest = time_in
-            pinned.extend(events)
+            self._pinned.extend(events)
             engine.process(records)
             self._emit()
             if oldest is not None:
@@ -285,7 +296,6 @@ class CxWorker:
         async with self._flush_lock:
             started = time.monotonic()
             pinned, self._pinned = self._pinned, []
-            self._pinned_ref = pinned
             self._emit()
             dirty, erased = self.engine.take_dirty()
             sink = self._sink()
@@ -314,7 +324,7 @@ class CxWorker:
             if dirty or erased or pinned:
                 self.metrics.flush_seconds.observe(time.monotonic() - started)
 
-    async def _on_shutdown(self, sender, **kwargs) -> None:
+    async def _on_shutdown(self) -> None:
         try:
             await self.flush()
         except DeliveryFailed as exc:
