@@ -136,6 +136,10 @@ class AlarmRegistry:
         if change.planned is not None:
             alarm.planned = change.planned
         if change.state == "raised" and alarm.cleared_at is not None and not change.clears:
+            # raised again after a clear: a new fault on the same id, raised now
+            # (not at the first raise, which a partial may still carry)
+            raised = _ts(change.raised_time)
+            alarm.raised_at = raised if raised is not None and raised >= alarm.cleared_at else when
             alarm.cleared_at = None
         for name in ("resource_type", "alarm_type", "probable_cause", "specific_problem"):
             value = getattr(change, name)
