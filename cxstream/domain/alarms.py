@@ -50,8 +50,9 @@ def _ts(value) -> float | None:
 
 def _change_time(change: AlarmChange, fallback: float) -> float:
     """The event time of a change: its own times first, then the envelope's."""
+    # (a clear without a time of its own happened now, not when the alarm was raised)
     for candidate in (change.cleared_time if change.clears else None, change.changed_time,
-                      change.event_time, change.raised_time):
+                      change.event_time, None if change.clears else change.raised_time):
         if candidate is not None:
             return candidate.timestamp()
     return fallback
