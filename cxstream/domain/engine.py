@@ -304,7 +304,11 @@ class Engine:
             level = points.get(alarm.severity, 0.0)
             if level > levels.get(alarm.resource_id, 0.0):
                 levels[alarm.resource_id] = level
-        if not joined and not left and levels == state.fault_levels:
+        # known alarms that now qualify for an outage notice the episode has not
+        # sent (escalated from minor to major, no longer planned work)
+        escalated = sorted((a for a in current.values() if a.alarm_id in known and self._unnotified(state, a)),
+                           key=lambda a: (a.raised_at, a.alarm_id))
+        if not joined and not left and not escalated and levels == state.fault_levels:
             return
         previous = state.score
         # when each change happened
@@ -332,6 +336,8 @@ class Engine:
             start, at = starts[alarm.alarm_id]
             state.impacts[alarm.alarm_id] = start
             self._join_episode(state, alarm, at, previous)
+        for alarm in escalated:
+            self._join_episode(state, alarm, latest if when is None else when, previous)
         if state.episode is not None and not state.impacts:
             self._end_episode(state, max(ends.values(), default=latest), previous)
         if state.score != previous:  # a fault moved the score: the score rules apply too
@@ -376,6 +382,15 @@ class Engine:
                             list(episode["alarms"])):
                 episode["notified"] = True
                 episode.setdefault("rules", []).append(rule.id)
+
+    def _unnotified(self, state: CustomerState, alarm: Alarm) -> bool:
+        """Whether an alarm of the customer's episode qualifies for an outage rule the episode has not fired."""
+        episode = state.episode
+        if episode is None or alarm.planned:
+            return False
+        done = episode.get("rules", ())
+        return any(alarm.severity in rule.severities and rule.id not in done and self._selects(rule, state)
+                   for rule in self._rules[RuleEvent.outage_started])
 
     def _end_episode(self, state: CustomerState, at: float, previous: float) -> None:
         episode = state.episode
