@@ -414,7 +414,11 @@ class Engine:
             dropped = False
             if not below and rule.drop_points is not None:
                 horizon = (when - rule.drop_window) // HOUR
-                peak = max((p[1] for p in state.peaks if p[0] >= horizon), default=score)
+                # the score just before this change counts too: the peaks hold only
+                # scores computed after a change, so a new or quiet customer's sudden
+                # drop had no peak in the window to drop from
+                peak = max((p[1] for p in state.peaks if p[0] >= horizon), default=previous)
+                peak = max(peak, previous)
                 dropped = peak - score >= rule.drop_points
             if not (below or dropped) or not self._selects(rule, state):
                 continue
