@@ -429,13 +429,16 @@ def test_priority_care_when_an_alarm_sinks_the_score() -> None:
 
 
 def test_retention_offer_under_50_with_consent() -> None:
-    h = H()
+    h = H(half_life_s=1e9)  # no fading
     h.customer("C1", tier="bronze", consent=True)
-    h.degrade("C1", T0)
+    h.degrade_rest("C1", T0, ["data"])  # 75: neither under 50 nor down 30
+    assert h.firings() == []
+    h.quality("C1", T0 + 2 * DAY, "voice", call_dropped=True, call_setup_failed=True, mos=2.1)  # 48: down 27
     firings = h.firings()
     assert fired(firings) == [("retention_offer", "C1")]
     offer = firings[0]
-    assert offer.rule.channel == "marketing" and offer.score == 45.0 and offer.faults == []
+    assert offer.rule.channel == "marketing" and offer.score == 48.0 and offer.faults == []
+    assert offer.time == T0 + 2 * DAY
     impacts = [r["impact"] for r in offer.reasons]
     assert offer.reasons and impacts == sorted(impacts) and all(i < 0 for i in impacts)
 
@@ -470,6 +473,22 @@ def test_retention_offer_on_a_drop_of_30_within_24_hours() -> None:
     assert firings[0].score == pytest.approx(69.0)
 
 
+@pytest.mark.parametrize("history", ["new customer", "quiet for three days"])
+def test_retention_offer_on_a_sudden_drop_of_30(history) -> None:
+    h = H()
+    h.customer("C1", tier="bronze", consent=True)
+    t = T0
+    if history != "new customer":
+        h.quality("C1", T0, mos=4.4)
+        h.drain()
+        t = T0 + 3 * DAY
+    # one record: voice at its worst and a failed message, 100 -> 68
+    h.quality("C1", t, "voice", call_dropped=True, call_setup_failed=True, mos=1.0, message_failed=True)
+    firings = h.firings()
+    assert h.state("C1").score == pytest.approx(68.0)
+    assert fired(firings) == [("retention_offer", "C1")] and firings[0].previous_score == 100.0
+
+
 def test_a_drop_spread_over_more_than_24_hours_is_not_a_drop() -> None:
     h = H(half_life_s=1e9)  # no fading: the score only goes down
     h.customer("C1", tier="bronze", consent=True)
@@ -488,10 +507,11 @@ def test_retention_offer_never_while_a_fault_impacts_the_customer() -> None:
     firings, _, tally = h.drain()
     assert firings == []
     assert suppressed(tally)[("retention_offer", "active_fault")] >= 1
-    # the fault clears with the score still under 50: the offer may go now
-    h.clear("ALM-1", T0 + 2 * MIN)
+    h.clear("ALM-1", T0 + 2 * MIN)  # a clear only raises the score: no rule looks at it
+    assert h.firings() == []
+    h.quality("C1", T0 + 3 * MIN, mos=4.4)  # still under 50, and no fault any more
     firings = h.firings()
-    assert fired(firings) == [("retention_offer", "C1")] and firings[0].time == T0 + 2 * MIN
+    assert fired(firings) == [("retention_offer", "C1")] and firings[0].time == T0 + 3 * MIN
 
 
 def test_retention_offer_at_most_once_in_7_days() -> None:

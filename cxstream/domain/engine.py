@@ -340,7 +340,7 @@ class Engine:
             self._join_episode(state, alarm, latest if when is None else when, previous)
         if state.episode is not None and not state.impacts:
             self._end_episode(state, max(ends.values(), default=latest), previous)
-        if state.score != previous:  # a fault moved the score: the score rules apply too
+        if state.score < previous:  # a fault sank the score: the score rules apply too
             self._score_rules(state, latest, previous)
 
     def _end_time(self, state: CustomerState, alarm_id: str, when: float | None) -> float:
