@@ -49,7 +49,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from .topics import check_topics, ensure_topics
 
     rules = load_rules(settings.rules)
-    _reachable(settings)
+    cluster_id = _reachable(settings)
     if settings.create_topics:
         ensure_topics(settings)
     problems = check_topics(settings)
@@ -57,15 +57,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise ConfigurationError("topics are not usable: " + "; ".join(problems))
     from ..stream.worker import CxWorker
 
-    return CxWorker(settings, rules).run()
+    seal = settings.changelog_seal == "on" or (
+        settings.changelog_seal == "auto" and (cluster_id or "").startswith("tansu"))
+    return CxWorker(settings, rules, seal_changelog=seal).run()
 
 
-def _reachable(settings: Settings, timeout_s: float = 15.0) -> None:
+def _reachable(settings: Settings, timeout_s: float = 15.0) -> str | None:
+    """Check the cluster answers; returns its cluster id."""
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({**settings.confluent_config(), "socket.timeout.ms": int(timeout_s * 1000)})
     try:
-        admin.list_topics(timeout=timeout_s)
+        return admin.list_topics(timeout=timeout_s).cluster_id
     except Exception as exc:
         raise ConfigurationError(
             f"cannot reach Kafka at {settings.bootstrap} (CXSTREAM_BROKER) within {timeout_s:.0f} s: {exc}"

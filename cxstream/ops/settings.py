@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     data_dir: Path = Field(default=Path("/tmp/cxstream"), description="faust's data directory.")
     store: Literal["memory", "rocksdb"] = "memory"
+    changelog_seal: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="After each state flush write a one-record batch per changelog partition, for "
+        "brokers whose high watermark stops at the last batch's first record (Tansu); auto: on for Tansu.",
+    )
     create_topics: bool = Field(default=True, description="Create missing contract topics at start-up.")
 
     topics: TopicNames = Field(default_factory=TopicNames)

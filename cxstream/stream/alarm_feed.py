@@ -88,7 +88,6 @@ class AlarmFeed:
         log.info("alarm feed: reading %d partitions of %s, %d records to catch up",
                  len(tps), self.topic, sum(self._targets.values()))
         self._task = asyncio.create_task(self._run(), name="alarm-feed")
-        self._check_caught_up()
 
     def _check_caught_up(self) -> None:
         if self.caught_up.is_set():
@@ -130,7 +129,10 @@ class AlarmFeed:
                     if position > outcomes.positions.get(tp.partition, 0):
                         outcomes.positions[tp.partition] = position
                 outcomes.advanced()
-                self._check_caught_up()
+                if not batches:
+                    # at the end offsets *and* a fetch found nothing more: some
+                    # brokers' end offsets stop short of the last batch's end
+                    self._check_caught_up()
             else:
                 self.lag = 0
                 for tp in consumer.assignment():

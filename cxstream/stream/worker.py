@@ -37,6 +37,7 @@ from .sink import DeliveryFailed, OutputSink
 log = logging.getLogger(__name__)
 
 STATE_TABLE = "customer_state"
+SEAL_KEY = b"\x00seal"  # see CxWorker._seal; never a customer id (ids are non-empty text)
 
 
 def faust_credentials(settings: Settings):
@@ -86,8 +87,9 @@ class CxApp(faust.App):
 
 
 class CxWorker:
-    def __init__(self, settings: Settings, rules: RuleBook):
+    def __init__(self, settings: Settings, rules: RuleBook, seal_changelog: bool = False):
         self.settings = settings
+        self.seal_changelog = seal_changelog
         self.rules = rules
         self.engine = Engine(rules, settings.half_life_s, settings.allowed_lateness_s)
         self.metrics = Metrics()
@@ -111,7 +113,11 @@ class CxWorker:
             autodiscover=False,
             key_serializer="raw",
             value_serializer="raw",
-            stream_wait_empty=True,
+            # Records still buffered when partitions go (stop, rebalance) are
+            # simply not acknowledged: their offsets are not committed and the
+            # next owner reads them again. Waiting for them instead can hang
+            # shutdown for good (faust-streaming #324).
+            stream_wait_empty=False,
         )
         self.source_of = {topics.quality: "quality", topics.customers: "customers",
                           self.repartition_topic: "quality"}
@@ -212,18 +218,24 @@ class CxWorker:
         await self.feed.start()
 
     async def _customers_agent(self, stream) -> None:
-        while self.feed is None or not self.feed.caught_up.is_set():
-            # act on no customer before every known alarm is in the registry
+        while not self.ready:
+            # act on no customer before partitions are restored and every
+            # known alarm is in the registry
             await asyncio.sleep(0.05)
         engine = self.engine
         source_of = self.source_of
         repartitioned = self.repartition_topic
         async for events in stream.take_events(self.settings.batch_max, within=0.005):
             records = []
+            held = []
             oldest = None
+            owned = self._assigned
             for event in events:
                 message = event.message
+                if message.partition not in owned:
+                    continue  # revoked while buffered: its new owner reads it again
                 message.incref()  # held until the flush has made its effects durable
+                held.append(event)
                 topic = message.topic
                 records.append(InputRecord(source_of[topic], topic, message.partition, message.offset,
                                            message.key, message.value, message.timestamp,
@@ -231,7 +243,9 @@ class CxWorker:
                 time_in = message.time_in
                 if time_in is not None and (oldest is None or time_in < oldest):
                     oldest = time_in
-            self._pinned.extend(events)
+            if not records:
+                continue
+            self._pinned.extend(held)
             engine.process(records)
             self._emit()
             if oldest is not None:
@@ -313,6 +327,8 @@ class CxWorker:
                 self._write_state(state.customer_id, state.dump(), state.partition)
             for customer_id, partition in erased.items():
                 self._write_state(customer_id, None, partition)
+            if self.seal_changelog and (dirty or erased):
+                await self._seal({s.partition for s in dirty} | set(erased.values()))
             consumer = self.app.consumer
             for event in pinned:
                 event.message.ack(consumer)
@@ -323,6 +339,19 @@ class CxWorker:
                 self.metrics.alarm_lag.set(self.feed.lag)
             if dirty or erased or pinned:
                 self.metrics.flush_seconds.observe(time.monotonic() - started)
+
+    async def _seal(self, partitions: set[int]) -> None:
+        """End each written changelog partition with a batch of one record.
+
+        Some brokers (the embedded Tansu) report a partition's high watermark
+        as the first offset of its last batch plus one; faust's recovery reads
+        up to that mark, and would miss the rest of a multi-record batch.
+        """
+        producer = self.app.producer
+        await producer.flush()
+        for partition in sorted(partitions):
+            self.state_table.send_changelog(partition, SEAL_KEY, b"")
+            await producer.flush()
 
     async def _on_shutdown(self) -> None:
         try:

@@ -1,0 +1,41 @@
+# cxstream: the two commands a new user needs are `make demo` and `make test`.
+# Both set everything up from nothing (a virtualenv in .venv, the package and
+# its pinned dependencies; for the tests also promtool from Debian's
+# `prometheus` package) and then run.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup system-deps demo test bench schemas clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# promtool and the Prometheus server, for the tests of deploy/prometheus
+system-deps:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing Debian's prometheus package (promtool)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus >/dev/null; }
+
+demo: setup
+	$(BIN)/cxstream demo $(ARGS)
+
+test: setup system-deps
+	$(BIN)/python -m pytest -q $(ARGS)
+
+bench: setup
+	$(BIN)/cxstream bench $(ARGS)
+
+schemas: setup
+	$(BIN)/python -m cxstream.models.schemas
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
