@@ -286,3 +286,42 @@ def test_fault_level_holds_while_active_and_fades_after_the_clear() -> None:
     engine.process([_quality("C1", "q2", T0 + 11 * HALF_LIFE, mos=4.4)])
     assert state.penalties == pytest.approx({"fault.CELL-1": 35.0})
     assert state.score == pytest.approx(100 - 0.25 * 35)
+
+
+def test_the_worked_example_in_docs_scoring_md() -> None:
+    """docs/scoring.md's example, with the shipped rules: when this fails, update the document."""
+    from cxstream.outputs.scores import score_document
+
+    t = parse_time("2026-11-22T10:00:05Z")
+    engine = Engine(load_rules(), half_life_s=1800.0, allowed_lateness_s=900.0)
+    engine.go_live()
+    engine.process([_record("customers", "C100042", {
+        "customer_id": "C100042", "segment": "consumer", "value_tier": "gold", "marketing_consent": True,
+        "resources": ["CELL-0042", "SITE-0007"], "updated_at": "2026-11-22T09:00:00Z"}, 0, t)])
+
+    def step() -> tuple[dict, list[str], dict]:
+        firings, _, tally = engine.drain()
+        doc = score_document(engine, engine.customers["C100042"])
+        return doc, [f.rule.id for f in firings], {reason: n for (_, _, reason), n in tally.suppressed.items()}
+
+    engine.process([_quality("C100042", "q-1", t, call_dropped=True, mos=2.1)])
+    doc, fired, held = step()
+    assert doc["score"] == 51.0 and doc["dimensions"]["voice"] == 30.0
+    assert doc["reasons"] == [{"code": "voice.mos", "impact": -31.5}, {"code": "voice.call_dropped", "impact": -17.5}]
+    assert fired == ["retention_offer"]
+
+    engine.apply_fault(_alarm("ALM-77", "CELL-0042", t + 1800, "major"))
+    doc, fired, held = step()
+    assert doc["score"] == 33.5 and doc["dimensions"]["voice"] == 65.0 and doc["dimensions"]["availability"] == 30.0
+    assert [r["impact"] for r in doc["reasons"]] == [-42.0, -15.7, -8.8] and doc["active_faults"] == ["ALM-77"]
+    assert fired == ["outage_notice", "priority_care"] and held == {"active_fault": 1}
+
+    engine.apply_fault(_clear("ALM-77", t + 5400))
+    doc, fired, held = step()
+    assert doc["score"] == 51.9 and doc["dimensions"]["voice"] == 91.2 and doc["reasons"][0]["impact"] == -42.0
+    assert fired == ["service_restored"]
+
+    engine.process([_quality("C100042", "q-2", t + 9000, "data", latency_ms=40)])
+    doc, fired, held = step()
+    assert doc["score"] == 88.0 and doc["dimensions"]["availability"] == 82.5 and doc["dimensions"]["voice"] == 97.8
+    assert fired == []
