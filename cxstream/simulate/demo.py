@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, TextIO
@@ -46,6 +46,8 @@ __all__ = ["run_demo", "DEMO_MALFORMED_RATIO"]
 DEMO_MALFORMED_RATIO = 0.002
 #: The producer may run this much past --duration (as a share, plus 2 s) before it is stopped.
 _PRODUCE_GRACE = 0.10
+#: The live score bands show the documents published in about this many seconds.
+_SCORE_WINDOW_S = 5.0
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
 
@@ -159,6 +161,7 @@ class Demo:
         self.stop = threading.Event()
         self.producer: threading.Thread | None = None
         self.produce_done = threading.Event()
+        self.history: deque[Snapshot] = deque(maxlen=64)  # recent scrapes, for windows
         self.result: dict[str, Any] = {}
         self.tally: RecordTally | None = None
         self.interrupted = False
@@ -418,8 +421,13 @@ class Demo:
     def _status(self, snap: Snapshot, previous: Snapshot | None, phase: str) -> tuple[list[str], str]:
         produced = self.tally.handed_out if self.tally is not None else 0
         elapsed = time.monotonic() - self.produce_began
+        history = self.history
+        history.append(snap)
+        # the latest scrape at least the window's length ago (else the oldest there is)
+        window = next((old for old in reversed(history) if old.at <= snap.at - _SCORE_WINDOW_S), history[0])
         return render_status(snap, previous, elapsed_s=elapsed, duration_s=self.duration,
-                             produced=produced, milestone=self._milestone(snap), phase=phase)
+                             produced=produced, milestone=self._milestone(snap), phase=phase,
+                             scores_since=window if window is not snap else None)
 
     def _milestone(self, snap: Snapshot) -> list[str]:
         d = self.description

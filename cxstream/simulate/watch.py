@@ -223,13 +223,17 @@ def render_status(
     produced: int,
     milestone: list[str],
     phase: str = "running",
+    scores_since: Snapshot | None = None,
 ) -> tuple[list[str], str]:
-    """The live block (lines) and the one-line form of the same status."""
+    """The live block (lines) and the one-line form of the same status.
+
+    The input rate is measured since ``previous``; the score bands show the
+    documents published since ``scores_since`` (a few seconds back, so that
+    the window always holds several of the worker's flushes), else all."""
     rate = 0.0
-    recent = None
     if previous is not None and snap.at > previous.at:
         rate = (snap.events_total - previous.events_total) / (snap.at - previous.at)
-        recent = previous
+    recent = scores_since if scores_since is not None and snap.at > scores_since.at else None
     outcomes = snap.events_by_outcome()
     triggers = sorted(((t, n) for (_, t), n in snap.triggers.items() if n), key=lambda x: -x[1])
     held = sorted(snap.suppressed_by_reason().items(), key=lambda x: -x[1])
@@ -237,7 +241,7 @@ def render_status(
     published = sum(n for _, n in bands)
     if published:
         scores = " │ ".join(f"{label} {100.0 * n / published:4.1f}%" for label, n in bands)
-        scores += f"   ({fmt_int(published)} published since last look)"
+        scores += f"   ({fmt_int(published)} published in the last {snap.at - recent.at:.0f} s)"
     else:
         all_bands = score_bands(snap.score_histogram())
         total = sum(n for _, n in all_bands)
