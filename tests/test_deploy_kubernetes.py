@@ -12,6 +12,7 @@ reason (``CXSTREAM_REQUIRE_DEPLOY_TOOLS=1`` makes it fail); the rest runs.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -262,7 +263,12 @@ def test_topics_job_runs_topics_create(job):
 
 
 def test_rules_configmap_is_the_shipped_rules_file(resources):
+    stale = "deploy/kubernetes/configmap-rules.yaml differs from cxstream/domain/default_rules.yaml: " \
+            "run `.venv/bin/python deploy/sync_rules.py`"
     text = resources[("ConfigMap", "cxstream-rules")]["data"]["rules.yaml"]
-    assert text == DEFAULT_RULES.read_text(), \
-        "deploy/kubernetes/configmap-rules.yaml differs from cxstream/domain/default_rules.yaml"
+    assert text == DEFAULT_RULES.read_text(), stale
+    spec = importlib.util.spec_from_file_location("deploy_sync_rules", ROOT / "deploy" / "sync_rules.py")
+    sync_rules = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync_rules)
+    assert (K8S / "configmap-rules.yaml").read_text() == sync_rules.render(), stale
     load_rules(DEFAULT_RULES)
