@@ -17,8 +17,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from cxstream.simulate.cli import RecordTally
 from cxstream.simulate.operator import SyntheticOperator
 from cxstream.simulate.reader import read_topic

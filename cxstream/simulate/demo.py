@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,6 +163,7 @@ class Demo:
         self.producer: threading.Thread | None = None
         self.produce_done = threading.Event()
         self.history: deque[Snapshot] = deque(maxlen=64)  # recent scrapes, for windows
+        self.workdir: Path | None = None
         self.result: dict[str, Any] = {}
         self.tally: RecordTally | None = None
         self.interrupted = False
@@ -185,7 +187,7 @@ class Demo:
             self.say("cxstream demo: --duration, --rate and --customers must be positive")
             return 2
         self.started_at = time.monotonic()
-        workdir = Path(tempfile.mkdtemp(prefix="cxstream-demo-"))
+        self.workdir = workdir = Path(tempfile.mkdtemp(prefix="cxstream-demo-"))
         previous_term = _on_sigterm_raise_interrupt()
         status = EXIT_FAILED
         try:
@@ -711,6 +713,9 @@ class Demo:
                 pid = self.broker.pid
                 self.broker.stop()
                 self.say(f"stopped    embedded broker (pid {pid})")
+            if self.workdir is not None:
+                # the worker's state directory goes; its log and the broker's stay
+                shutil.rmtree(self.workdir / "data", ignore_errors=True)
         finally:
             if previous_int is not None:
                 signal.signal(signal.SIGINT, previous_int)
