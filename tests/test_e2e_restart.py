@@ -3,7 +3,10 @@
 Stopped cleanly (SIGTERM): nothing is repeated — no second outage_notice, the
 priority_care cooldown is remembered, already-applied event ids are dropped.
 Killed (SIGKILL): the uncommitted tail is processed again; any trigger sent
-twice carries the same CloudEvent id, so a subscriber can drop the copy.
+twice carries the same CloudEvent id, so a subscriber can drop the copy. (How
+many replayed records are recognised as duplicates after a kill depends on
+where the last flush and commit fell, so that count is only checked after a
+clean stop.)
 """
 
 from __future__ import annotations
@@ -106,7 +109,9 @@ def test_restart_resumes_without_repeating(settings, tmp_path, stop):
         feed.flush()
         care = read_topic(settings, topics.care,
                           until=lambda m: len({e["subject"] for e in triggers_of(m, "service_restored")}) >= 6)
-        wait_metric(second, "cxstream_events_total", 200, source="quality", outcome="duplicate")
+        if stop == "sigterm":
+            # a clean stop wrote every applied event id to the changelog
+            wait_metric(second, "cxstream_events_total", 200, source="quality", outcome="duplicate")
         care = read_topic(settings, topics.care, idle_s=1.5)
     finally:
         assert second.stop() == 0, second.log_tail()

@@ -39,10 +39,12 @@ class OutputSink:
             self._failure = f"could not write to {message.topic()}: {error.str()}"
 
     def produce(self, topic: str, key: bytes | str | None, value: bytes | None,
-                headers: list | None = None) -> None:
+                headers: list | None = None, partition: int | None = None) -> None:
+        extra = {} if partition is None else {"partition": partition}
         while True:
             try:
-                self._producer.produce(topic, value, key, headers=headers, on_delivery=self._on_delivery)
+                self._producer.produce(topic, value, key, headers=headers, on_delivery=self._on_delivery,
+                                       **extra)
                 break
             except BufferError:
                 # local queue full: serve delivery reports until there is room

@@ -132,7 +132,8 @@ class CxWorker:
         self.feed: AlarmFeed | None = None
         self._pinned: list = []  # events processed but not yet safe to commit
         self._flush_lock = asyncio.Lock()
-        self._assigned: set[int] = set()
+        self._assigned: set[int] = set()  # partitions whose records are processed now
+        self._held: set[int] = set()  # partitions whose customers are in the engine
         self._settled = False  # partitions assigned and state restored
         self.failure: str | None = None
 
@@ -156,7 +157,13 @@ class CxWorker:
 
     def _write_state(self, customer_id: str, value: bytes | None, partition: int) -> None:
         """Write one customer's state to the table and its changelog partition:
-        the partition its input arrives on, whatever partitioner produced it."""
+        the partition its input arrives on, whatever partitioner produced it.
+
+        The changelog record goes through our own producer, whose flush waits
+        for the broker's acknowledgement; faust's producer buffer flush gives
+        up after 0.1 s without a send, so offsets could be committed before
+        the state that reflects them was written.
+        """
         table = self.state_table
         key = customer_id.encode()
         store = table.data
@@ -167,7 +174,11 @@ class CxWorker:
         key_partition = getattr(store, "_key_partition", None)
         if key_partition is not None:
             key_partition[key] = partition
-        table.send_changelog(partition, key, value)
+        self._sink().produce(self._changelog_topic, key, value, partition=partition)
+
+    @property
+    def _changelog_topic(self) -> str:
+        return self.state_table.changelog_topic.get_topic_name()
 
     def _restore(self, partitions: set[int]) -> int:
         """Adopt customers of newly assigned partitions from the restored table."""
@@ -186,26 +197,26 @@ class CxWorker:
         self._settled = False
 
     async def _on_revoked(self, sender, revoked: set[TP], **kwargs) -> None:
+        # Make everything processed so far durable, then process nothing until
+        # the new assignment is known. Customers stay in memory meanwhile: the
+        # partitions this worker keeps (the usual case) need no reload.
         self._settled = False
+        self._assigned = set()
         await self.flush()
-        quality = self.settings.topics.quality
-        lost = {tp.partition for tp in revoked if tp.topic == quality}
-        if lost:
-            released = self.engine.release(lost)
-            self._assigned -= lost
-            log.info("released %d customers of partitions %s", len(released), sorted(lost))
 
     async def _on_rebalance_complete(self, sender, **kwargs) -> None:
         quality = self.settings.topics.quality
         now = {tp.partition for tp in self.app.consumer.assignment() if tp.topic == quality}
-        gained = now - self._assigned
-        lost = self._assigned - now
+        gained = now - self._held
+        lost = self._held - now
         if lost:
-            self.engine.release(lost)
-        self._assigned = now
+            released = self.engine.release(lost)
+            log.info("partitions %s moved away: released %d customers", sorted(lost), len(released))
         if gained:
             restored = self._restore(gained)
             log.info("partitions %s: restored %d customers from the changelog", sorted(gained), restored)
+        self._held = now
+        self._assigned = now
         self._settled = True
         self._emit()
 
@@ -327,8 +338,10 @@ class CxWorker:
                 self._write_state(state.customer_id, state.dump(), state.partition)
             for customer_id, partition in erased.items():
                 self._write_state(customer_id, None, partition)
-            if self.seal_changelog and (dirty or erased):
-                await self._seal({s.partition for s in dirty} | set(erased.values()))
+            if dirty or erased:
+                await sink.flush()
+                if self.seal_changelog:
+                    await self._seal({s.partition for s in dirty} | set(erased.values()))
             consumer = self.app.consumer
             for event in pinned:
                 event.message.ack(consumer)
@@ -347,11 +360,10 @@ class CxWorker:
         as the first offset of its last batch plus one; faust's recovery reads
         up to that mark, and would miss the rest of a multi-record batch.
         """
-        producer = self.app.producer
-        await producer.flush()
+        sink = self._sink()
         for partition in sorted(partitions):
-            self.state_table.send_changelog(partition, SEAL_KEY, b"")
-            await producer.flush()
+            sink.produce(self._changelog_topic, SEAL_KEY, b"", partition=partition)
+            await sink.flush()  # one record per batch
 
     async def _on_shutdown(self) -> None:
         try:
