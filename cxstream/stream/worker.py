@@ -1,7 +1,8 @@
 """The faust application: thin wiring between Kafka and the engine.
 
-- ``customers`` agent: quality and customer records (co-partitioned by customer
-  id) in batches from ``take_events``; each batch goes to the engine at once.
+- quality and customer records (co-partitioned by customer id): each fetch of
+  faust's consumer goes to the engine as one batch (``_process_fetch``; see
+  batch_consumer.py for why not one faust event per record).
 - alarm feed: every alarm into the engine's registry (see alarm_feed.py);
   ``fault_outcomes`` agent: dead letters and counts for the faults topic, once.
 - flush timer, every ``CXSTREAM_FLUSH_INTERVAL_S``: coalesced score documents,
@@ -32,6 +33,7 @@ from ..ops.metrics import Metrics
 from ..ops.settings import Settings
 from ..outputs import cloudevents, deadletters, scores
 from .alarm_feed import AlarmFeed, FaultOutcomes
+from .batch_consumer import BatchConsumer
 from .sink import DeliveryFailed, OutputSink
 
 log = logging.getLogger(__name__)
@@ -75,10 +77,20 @@ def aiokafka_config(settings: Settings) -> dict:
 
 
 class CxApp(faust.App):
-    """faust's App, with one hook: our final flush runs before faust stops its
-    consumer, which waits for every record in flight to be acknowledged."""
+    """faust's App with two hooks: its consumer hands the hot topics over in
+    whole fetches (batch_consumer.py), and our final flush runs before faust
+    stops that consumer."""
 
     before_stop = None
+    hot_topics: frozenset = frozenset()
+    hot_handler = None
+
+    def _new_consumer(self):
+        self.transport.Consumer = BatchConsumer
+        consumer = super()._new_consumer()
+        consumer.hot_topics = self.hot_topics
+        consumer.hot_handler = self.hot_handler
+        return consumer
 
     async def on_stop(self) -> None:
         if self.before_stop is not None:
@@ -130,14 +142,18 @@ class CxWorker:
         self.state_table.key_serializer = self.state_table.value_serializer = "raw"
         self.sink: OutputSink | None = None
         self.feed: AlarmFeed | None = None
-        self._pinned: list = []  # events processed but not yet safe to commit
+        self._processed: dict = {}  # TP -> last offset applied to the engine
         self._flush_lock = asyncio.Lock()
         self._assigned: set[int] = set()  # partitions whose records are processed now
         self._held: set[int] = set()  # partitions whose customers are in the engine
         self._settled = False  # partitions assigned and state restored
         self.failure: str | None = None
 
-        app.agent(self.customer_topics, name="customers")(self._customers_agent)
+        # quality and customer records: subscribed, but delivered in whole
+        # fetches to _process_fetch rather than as faust events
+        app.topics.add(self.customer_topics)
+        app.hot_topics = frozenset(self.source_of)
+        app.hot_handler = self._process_fetch
         app.agent(self.faults_topic, name="fault_outcomes")(self._fault_outcomes_agent)
         app.timer(settings.flush_interval_s, name="flush")(self._flush_timer)
         app.task(self._start_feed)
@@ -203,6 +219,7 @@ class CxWorker:
         self._settled = False
         self._assigned = set()
         await self.flush()
+        self.app.consumer.forget(revoked)
 
     async def _on_rebalance_complete(self, sender, **kwargs) -> None:
         quality = self.settings.topics.quality
@@ -228,39 +245,37 @@ class CxWorker:
                               self._emit, self.outcomes)
         await self.feed.start()
 
-    async def _customers_agent(self, stream) -> None:
+    async def _process_fetch(self, batch: list) -> None:
+        """One fetch of quality/customer records: into the engine at once."""
         while not self.ready:
             # act on no customer before partitions are restored and every
             # known alarm is in the registry
-            await asyncio.sleep(0.05)
-        engine = self.engine
+            if self.app.should_stop:
+                return
+            await asyncio.sleep(0.02)
+        started = time.monotonic()
+        owned = self._assigned
         source_of = self.source_of
         repartitioned = self.repartition_topic
-        async for events in stream.take_events(self.settings.batch_max, within=0.005):
-            records = []
-            held = []
-            oldest = None
-            owned = self._assigned
-            for event in events:
-                message = event.message
-                if message.partition not in owned:
-                    continue  # revoked while buffered: its new owner reads it again
-                message.incref()  # held until the flush has made its effects durable
-                held.append(event)
-                topic = message.topic
-                records.append(InputRecord(source_of[topic], topic, message.partition, message.offset,
-                                           message.key, message.value, message.timestamp,
-                                           topic == repartitioned))
-                time_in = message.time_in
-                if time_in is not None and (oldest is None or time_in < oldest):
-                    oldest = time_in
-            if not records:
-                continue
-            self._pinned.extend(held)
-            engine.process(records)
-            self._emit()
-            if oldest is not None:
-                self.metrics.observe_latency(time.monotonic() - oldest, len(records))
+        processed = self._processed
+        records = []
+        for tp, tp_records in batch:
+            partition = tp.partition
+            if partition not in owned:
+                continue  # revoked meanwhile: its next owner reads it again
+            topic = tp.topic
+            source = source_of[topic]
+            placed = topic == repartitioned
+            records.extend(
+                InputRecord(source, topic, partition, r.offset, r.key, r.value, r.timestamp / 1000.0, placed)
+                for r in tp_records
+            )
+            processed[tp] = tp_records[-1].offset
+        if not records:
+            return
+        self.engine.process(records)
+        self._emit()
+        self.metrics.observe_latency(time.monotonic() - started, len(records))
 
     async def _fault_outcomes_agent(self, stream) -> None:
         async for event in stream.events():
@@ -320,7 +335,7 @@ class CxWorker:
             return
         async with self._flush_lock:
             started = time.monotonic()
-            pinned, self._pinned = self._pinned, []
+            durable, self._processed = self._processed, {}
             self._emit()
             dirty, erased = self.engine.take_dirty()
             sink = self._sink()
@@ -342,15 +357,14 @@ class CxWorker:
                 await sink.flush()
                 if self.seal_changelog:
                     await self._seal({s.partition for s in dirty} | set(erased.values()))
-            consumer = self.app.consumer
-            for event in pinned:
-                event.message.ack(consumer)
+            if durable:
+                self.app.consumer.mark_durable(durable)
             self.metrics.customers.set(len(self.engine.customers))
             self.metrics.active_faults.set(self.engine.alarms.active_count)
             self.metrics.ready.set(1 if self.ready else 0)
             if self.feed is not None:
                 self.metrics.alarm_lag.set(self.feed.lag)
-            if dirty or erased or pinned:
+            if dirty or erased or durable:
                 self.metrics.flush_seconds.observe(time.monotonic() - started)
 
     async def _seal(self, partitions: set[int]) -> None:

@@ -1,0 +1,111 @@
+"""faust's Kafka consumer, with the hot topics handed over one fetch at a time.
+
+faust delivers every record as an event: a task per record to deliver it, an
+Event object, a queue per stream, an ack per record. Measured here that costs
+about 150 µs of CPU per record, ten times what cxstream's scoring costs
+(NOTES.md; docs/benchmark.md). For the high-volume topics (quality records and
+customer records) this consumer skips that machinery: each fetch goes to the
+worker as a list of raw records, processed in one synchronous call.
+
+Everything else stays faust's: the consumer group and its partition assignor
+(so tables and changelogs stay co-partitioned), rebalancing, the commit timer,
+and ordinary event delivery for every other topic.
+
+Offsets of the hot topics are committed from ``committable``, which the worker
+advances only after a flush made the effects of those records durable,
+instead of from per-record acks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Callable, Optional
+
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP
+
+HotHandler = Callable[[list], Awaitable[None]]
+
+
+class BatchConsumer(AIOKafkaConsumer):
+    hot_topics: frozenset = frozenset()
+    hot_handler: Optional[HotHandler] = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.committable: dict[TP, int] = {}
+
+    def mark_durable(self, offsets: dict[TP, int]) -> None:
+        """Records up to these offsets (inclusive) are durable: commit past them."""
+        assigned = self.assignment()
+        for tp, offset in offsets.items():
+            if tp in assigned:
+                self.committable[tp] = offset + 1
+                self._acked[tp]  # noqa: B018 -- makes faust's commit timer look at this tp
+
+    def _new_offset(self, tp: TP) -> Optional[int]:
+        if tp.topic in self.hot_topics:
+            return self.committable.get(tp)
+        return super()._new_offset(tp)
+
+    def forget(self, tps) -> None:
+        for tp in tps:
+            self.committable.pop(tp, None)
+
+    async def _drain_messages(self, fetcher) -> None:  # pragma: no cover - exercised end to end
+        callback = self.callback
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        read_offset = self._read_offset
+        hot = self.hot_topics
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                records, active = await self._wait_next_records(1.0)
+                await asyncio.sleep(0)
+                if not records or self.should_stop or not self.flow_active:
+                    continue
+                generation = self.app.consumer_generation_id
+                batch = []
+                for tp, tp_records in records.items():
+                    if active is not None and tp not in active and tp not in self._buffered_partitions:
+                        continue
+                    last = read_offset[tp]
+                    if tp.topic in hot:
+                        if last is not None and tp_records[0].offset < last:
+                            tp_records = [r for r in tp_records if r.offset >= last]
+                        if tp_records:
+                            batch.append((tp, tp_records))
+                            read_offset[tp] = tp_records[-1].offset
+                        continue
+                    # any other topic: faust's own path, one event per record
+                    for record in tp_records:
+                        offset = record.offset
+                        last = read_offset[tp]
+                        if last is not None and offset < last:
+                            continue
+                        if last is not None and offset - last > 1 and acks_enabled_for(tp.topic):
+                            await self._add_gap(tp, last + 1, offset)
+                        message = self._to_message(tp, record)
+                        await self.wait_first(callback(message), self.suspend_flow.wait())
+                        read_offset[tp] = offset
+                if batch and generation == self.app.consumer_generation_id and self.hot_handler:
+                    await self.hot_handler(batch)
+                unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
