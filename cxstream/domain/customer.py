@@ -58,33 +58,27 @@ class CustomerState:
             del recent[0]
 
     # --- storage -----------------------------------------------------------
+    # Stored as a JSON array in this field order (compact and fast to encode);
+    # the first element is the format version.
+    _FIELDS = ("customer_id", "partition", "segment", "value_tier", "consent", "resources", "profile",
+               "clock", "penalties", "fault_levels", "score", "published", "peaks", "recent",
+               "impacts", "episode", "fired", "updated_at")
+    FORMAT = 1
+
     def dump(self) -> bytes:
-        return orjson.dumps({
-            "c": self.customer_id, "p": self.partition, "sg": self.segment, "vt": self.value_tier,
-            "mc": self.consent, "r": self.resources, "pf": self.profile, "t": self.clock,
-            "pen": self.penalties, "fl": self.fault_levels, "s": self.score, "ps": self.published,
-            "pk": self.peaks, "rc": self.recent, "im": self.impacts, "ep": self.episode,
-            "f": self.fired, "u": self.updated_at,
-        })
+        return orjson.dumps([
+            self.FORMAT, self.customer_id, self.partition, self.segment, self.value_tier, self.consent,
+            self.resources, self.profile, self.clock, self.penalties, self.fault_levels, self.score,
+            self.published, self.peaks, self.recent, self.impacts, self.episode, self.fired, self.updated_at,
+        ])
 
     @classmethod
     def load(cls, raw: bytes) -> "CustomerState":
-        d = orjson.loads(raw)
-        state = cls(d["c"], d["p"])
-        state.segment = d["sg"]
-        state.value_tier = d["vt"]
-        state.consent = d["mc"]
-        state.resources = tuple(d["r"])
-        state.profile = d["pf"]
-        state.clock = d["t"]
-        state.penalties = d["pen"]
-        state.fault_levels = d["fl"]
-        state.score = d["s"]
-        state.published = d["ps"]
-        state.peaks = d["pk"]
-        state.recent = d["rc"]
-        state.impacts = d["im"]
-        state.episode = d["ep"]
-        state.fired = d["f"]
-        state.updated_at = d["u"]
+        values = orjson.loads(raw)
+        if values[0] != cls.FORMAT:
+            raise ValueError(f"customer state format {values[0]!r} is not {cls.FORMAT}")
+        state = cls.__new__(cls)
+        for name, value in zip(cls._FIELDS, values[1:]):
+            setattr(state, name, value)
+        state.resources = tuple(state.resources)
         return state

@@ -99,27 +99,47 @@ class Engine:
         """Apply a batch of quality and customer records, in order."""
         for record in records:
             if record.source == "quality":
-                self._quality(record)
+                self._quality(record, record.partition, record.placed, record.topic)
             else:
                 self._customer(record)
+
+    def process_fetch(self, source: str, topic: str, partition: int, records, placed: bool = False) -> None:
+        """Apply one partition's fetched Kafka records (objects with ``key``,
+        ``value``, ``offset`` and ``timestamp`` in ms), in order. The hot path:
+        no InputRecord is built for a quality record unless it is rejected."""
+        if source == "quality":
+            quality = self._quality
+            for record in records:
+                quality(record, partition, placed, topic)
+        else:
+            for r in records:
+                self._customer(InputRecord(source, topic, partition, r.offset, r.key, r.value,
+                                           r.timestamp / 1000.0, placed))
+
+    @staticmethod
+    def _input(record, topic: str, partition: int, placed: bool) -> InputRecord:
+        if isinstance(record, InputRecord):
+            return record
+        return InputRecord("quality", topic, partition, record.offset, record.key, record.value,
+                           record.timestamp / 1000.0, placed)
 
     def _reject(self, record: InputRecord, reason: str) -> None:
         self.rejections.append(Rejection(record, reason))
         self.tally.events[(record.source, "invalid")] += 1
 
-    def _quality(self, record: InputRecord) -> None:
+    def _quality(self, record, partition: int, placed: bool, topic: str) -> None:
         try:
             quality = parse_quality(record.value)
         except InvalidRecord as exc:
-            self._reject(record, exc.reason)
+            self._reject(self._input(record, topic, partition, placed), exc.reason)
             return
-        if not record.placed and record.key != quality.customer_id.encode():
+        if not placed and record.key != quality.customer_id.encode():
             # not keyed by its customer: the owning partition may be another one
-            self.forwards.append((quality.customer_id, record))
+            self.forwards.append((quality.customer_id, self._input(record, topic, partition, placed)))
             return
         state = self.customers.get(quality.customer_id)
         if state is None:
-            state = self._new_customer(quality.customer_id, record.partition)
+            state = self._new_customer(quality.customer_id, partition)
         event_hash = event_id_hash(quality.event_id)
         if event_hash in state.recent:
             self.tally.events[("quality", "duplicate")] += 1
@@ -412,7 +432,8 @@ class Engine:
         for rule in self._rules[RuleEvent.score]:
             below = rule.score_below is not None and score < rule.score_below
             dropped = False
-            if not below and rule.drop_points is not None:
+            if not below and rule.drop_points is not None and score + rule.drop_points <= 100.0:
+                # (a score within drop_points of 100 cannot have dropped that far)
                 horizon = (when - rule.drop_window) // HOUR
                 # the score just before this change counts too: the peaks hold only
                 # scores computed after a change, so a new or quiet customer's sudden

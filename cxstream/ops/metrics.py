@@ -7,6 +7,8 @@ moves them here once per batch, so the hot path does no metric calls per event.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for the web layer)
 
@@ -68,6 +70,20 @@ class Metrics:
                 bucket.inc(count)
                 break
         hist._sum.inc(seconds * count)
+
+    def observe_scores(self, scores: list[float]) -> None:
+        """Many published scores at once (one histogram update per bucket)."""
+        if not scores:
+            return
+        hist = self.score
+        bounds = hist._upper_bounds
+        counts = [0] * len(bounds)
+        for value in scores:
+            counts[bisect_left(bounds, value)] += 1
+        for bucket, n in zip(hist._buckets, counts):
+            if n:
+                bucket.inc(n)
+        hist._sum.inc(sum(scores))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

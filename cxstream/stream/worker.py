@@ -258,24 +258,20 @@ class CxWorker:
         source_of = self.source_of
         repartitioned = self.repartition_topic
         processed = self._processed
-        records = []
+        engine = self.engine
+        count = 0
         for tp, tp_records in batch:
             partition = tp.partition
             if partition not in owned:
                 continue  # revoked meanwhile: its next owner reads it again
             topic = tp.topic
-            source = source_of[topic]
-            placed = topic == repartitioned
-            records.extend(
-                InputRecord(source, topic, partition, r.offset, r.key, r.value, r.timestamp / 1000.0, placed)
-                for r in tp_records
-            )
+            engine.process_fetch(source_of[topic], topic, partition, tp_records, topic == repartitioned)
             processed[tp] = tp_records[-1].offset
-        if not records:
+            count += len(tp_records)
+        if not count:
             return
-        self.engine.process(records)
         self._emit()
-        self.metrics.observe_latency(time.monotonic() - started, len(records))
+        self.metrics.observe_latency(time.monotonic() - started, count)
 
     async def _fault_outcomes_agent(self, stream) -> None:
         async for event in stream.events():
@@ -340,12 +336,13 @@ class CxWorker:
             dirty, erased = self.engine.take_dirty()
             sink = self._sink()
             topic = self.settings.topics.scores
-            observe = self.metrics.score.observe
+            published = []
             for state in dirty:
                 document = scores.score_document(self.engine, state)
                 sink.produce(topic, state.customer_id.encode(), scores.encode(document))
                 state.published = document["score"]
-                observe(document["score"])
+                published.append(document["score"])
+            self.metrics.observe_scores(published)
             for customer_id in erased:
                 sink.produce(topic, customer_id.encode(), None)
             await sink.flush()
