@@ -58,8 +58,9 @@ def quality_burst(feed: Feed, start_minute: int, count: int, ids: list[str]) -> 
                      mos=4.2)
 
 
-@pytest.mark.parametrize("stop", ["sigterm", "sigkill"])
-def test_restart_resumes_without_repeating(settings, tmp_path, stop):
+@pytest.mark.parametrize("stop,store", [("sigterm", "memory"), ("sigkill", "memory"), ("sigterm", "rocksdb")])
+def test_restart_resumes_without_repeating(make_settings, tmp_path, stop, store):
+    settings = make_settings(store=store)
     ensure_topics(settings)
     feed = Feed(settings)
     topics = settings.topics

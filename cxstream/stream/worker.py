@@ -180,16 +180,26 @@ class CxWorker:
         up after 0.1 s without a send, so offsets could be committed before
         the state that reflects them was written.
         """
-        table = self.state_table
         key = customer_id.encode()
-        store = table.data
-        if value is None:
-            store.pop(key, None)
+        store = self.state_table.data
+        if hasattr(store, "_db_for_partition"):
+            # RocksDB: one database per partition, chosen by us (faust's own
+            # setter takes the partition from the current stream event)
+            db = store._db_for_partition(partition)
+            if value is None:
+                db.delete(key)
+                store._key_index.pop(key, None)
+            else:
+                db.put(key, value)
+                store._key_index[key] = partition
         else:
-            store[key] = value
-        key_partition = getattr(store, "_key_partition", None)
-        if key_partition is not None:
-            key_partition[key] = partition
+            if value is None:
+                store.pop(key, None)
+            else:
+                store[key] = value
+            key_partition = getattr(store, "_key_partition", None)
+            if key_partition is not None:
+                key_partition[key] = partition
         self._sink().produce(self._changelog_topic, key, value, partition=partition)
 
     @property
