@@ -66,11 +66,14 @@ class CustomerState:
     FORMAT = 1
 
     def dump(self) -> bytes:
-        return orjson.dumps([
+        # Copied into an exact-size object: orjson's result keeps the capacity
+        # of its working buffer (~8 KB of resident memory each, measured), and
+        # these bytes live on in the table and in idle customers.
+        return bytes(memoryview(orjson.dumps([
             self.FORMAT, self.customer_id, self.partition, self.segment, self.value_tier, self.consent,
             self.resources, self.profile, self.clock, self.penalties, self.fault_levels, self.score,
             self.published, self.peaks, self.recent, self.impacts, self.episode, self.fired, self.updated_at,
-        ])
+        ])))
 
     @classmethod
     def load(cls, raw: bytes) -> "CustomerState":

@@ -77,7 +77,10 @@ class Engine:
         self.rules = rules
         self.model = ScoreModel(rules.scoring, half_life_s)
         self.allowed_lateness_s = allowed_lateness_s
-        self.customers: dict[str, CustomerState] = {}
+        # A customer is a CustomerState while in use, and its stored form
+        # (CustomerState.dump bytes, ~200 B) once idle for a flush interval.
+        self.customers: dict[str, CustomerState | bytes] = {}
+        self._hydrated: set[str] = set()
         self.by_resource: dict[str, set[str]] = {}
         self.alarms = AlarmRegistry()
         # Until the registry has read every alarm already on the faults topic,
@@ -137,7 +140,7 @@ class Engine:
             # not keyed by its customer: the owning partition may be another one
             self.forwards.append((quality.customer_id, self._input(record, topic, partition, placed)))
             return
-        state = self.customers.get(quality.customer_id)
+        state = self.state(quality.customer_id)
         if state is None:
             state = self._new_customer(quality.customer_id, partition)
         event_hash = event_id_hash(quality.event_id)
@@ -175,7 +178,7 @@ class Engine:
         if isinstance(doc, CustomerTombstone):
             self.erase(doc.customer_id, record.partition)
             return
-        state = self.customers.get(doc.customer_id)
+        state = self.state(doc.customer_id)
         if state is None:
             state = self._new_customer(doc.customer_id, record.partition)
         when = doc.updated_at.timestamp() if doc.updated_at is not None else record.timestamp
@@ -205,44 +208,84 @@ class Engine:
             for alarm, resources, when in changes:
                 for resource in sorted(resources):
                     for customer_id in sorted(self.by_resource.get(resource, ())):
-                        state = self.customers[customer_id]
-                        self._reconcile(state, when, cause=alarm)
+                        self._reconcile(self.state(customer_id), when, cause=alarm)
         return None
 
     def go_live(self) -> None:
         """The registry has caught up: bring every customer in line with it."""
         self.live = True
         for customer_id in sorted(self.customers):
-            state = self.customers[customer_id]
+            state = self.state(customer_id)
             if state.resources or state.impacts:
                 self._reconcile(state, None, cause=None)
 
     # ======================================================================
     # ownership (partitions come and go with rebalances)
     # ======================================================================
-    def adopt(self, state: CustomerState) -> None:
-        """Take over a customer restored from the changelog."""
-        old = self.customers.get(state.customer_id)
+    def state(self, customer_id: str) -> CustomerState | None:
+        """The customer's state, loaded from its stored form if it was idle."""
+        value = self.customers.get(customer_id)
+        if value is None or value.__class__ is CustomerState:
+            return value
+        state = CustomerState.load(value)
+        self.customers[customer_id] = state
+        self._hydrated.add(customer_id)
+        return state
+
+    def dehydrate_idle(self, keep: set[str] | list, stored=None) -> int:
+        """Keep only ``keep`` (those just changed) as objects; the rest go back
+        to their stored form. Returns how many were put away.
+
+        ``stored(customer_id)`` may return the bytes last written for an idle
+        customer (unchanged since), so both places share one object."""
+        keep = set(keep)
+        idle = self._hydrated - keep
+        customers = self.customers
+        for customer_id in idle:
+            state = customers.get(customer_id)
+            if state is not None and state.__class__ is CustomerState:
+                blob = stored(customer_id) if stored is not None else None
+                customers[customer_id] = blob if blob else state.dump()
+        self._hydrated = keep & self._hydrated
+        return len(idle)
+
+    def adopt(self, state: CustomerState, stored: bytes | None = None) -> None:
+        """Take over a customer restored from the changelog (``stored``: its
+        stored form, kept as is unless the customer needs reconciling)."""
+        old = self.state(state.customer_id)
         if old is not None:
             self._unindex(old)
-        self.customers[state.customer_id] = state
         self._index(state)
-        if self.live and (state.resources or state.impacts):
+        if self.live and (state.impacts or any(self.alarms.impacting_on(r) for r in state.resources)):
+            self.customers[state.customer_id] = state
+            self._hydrated.add(state.customer_id)
             self._reconcile(state, None, cause=None)
+        elif stored is not None:
+            self.customers[state.customer_id] = stored
+            self._hydrated.discard(state.customer_id)
+        else:
+            self.customers[state.customer_id] = state
+            self._hydrated.add(state.customer_id)
 
     def release(self, partitions: set[int]) -> list[str]:
         """Forget the customers of partitions this worker no longer owns."""
-        gone = [cid for cid, s in self.customers.items() if s.partition in partitions]
-        for customer_id in gone:
-            state = self.customers.pop(customer_id)
-            self._unindex(state)
-            self.dirty.discard(customer_id)
+        gone = []
+        for customer_id in list(self.customers):
+            state = self.state(customer_id)
+            if state.partition in partitions:
+                gone.append(customer_id)
+                del self.customers[customer_id]
+                self._hydrated.discard(customer_id)
+                self._unindex(state)
+                self.dirty.discard(customer_id)
         return gone
 
     def erase(self, customer_id: str, partition: int) -> None:
         """A tombstone: forget everything about the customer."""
-        state = self.customers.pop(customer_id, None)
+        state = self.state(customer_id)
         if state is not None:
+            del self.customers[customer_id]
+            self._hydrated.discard(customer_id)
             self._unindex(state)
             partition = state.partition
         self.dirty.discard(customer_id)
@@ -251,6 +294,7 @@ class Engine:
     def _new_customer(self, customer_id: str, partition: int) -> CustomerState:
         state = CustomerState(customer_id, partition)
         self.customers[customer_id] = state
+        self._hydrated.add(customer_id)
         self.erased.pop(customer_id, None)
         return state
 
@@ -500,7 +544,7 @@ class Engine:
         return firings, rejections, tally
 
     def take_dirty(self) -> tuple[list[CustomerState], dict[str, int]]:
-        dirty = [self.customers[c] for c in sorted(self.dirty) if c in self.customers]
+        dirty = [self.state(c) for c in sorted(self.dirty) if c in self.customers]
         erased = self.erased
         self.dirty, self.erased = set(), {}
         return dirty, erased

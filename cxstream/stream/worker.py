@@ -202,6 +202,14 @@ class CxWorker:
                 key_partition[key] = partition
         self._sink().produce(self._changelog_topic, key, value, partition=partition)
 
+    def _stored_in_memory(self, customer_id: str) -> bytes | None:
+        """The bytes the in-memory table holds for this customer (shared with
+        the engine's idle customers); None with RocksDB (not in memory)."""
+        store = self.state_table.data
+        if hasattr(store, "_db_for_partition"):
+            return None
+        return store.data.get(customer_id.encode())
+
     @property
     def _changelog_topic(self) -> str:
         return self.state_table.changelog_topic.get_topic_name()
@@ -214,7 +222,7 @@ class CxWorker:
                 continue
             state = CustomerState.load(raw)
             if state.partition in partitions and state.customer_id not in self.engine.customers:
-                self.engine.adopt(state)
+                self.engine.adopt(state, raw)
                 count += 1
         return count
 
@@ -360,6 +368,8 @@ class CxWorker:
                 self._write_state(state.customer_id, state.dump(), state.partition)
             for customer_id, partition in erased.items():
                 self._write_state(customer_id, None, partition)
+            # customers untouched this interval wait in their stored form
+            self.engine.dehydrate_idle([state.customer_id for state in dirty], self._stored_in_memory)
             if dirty or erased:
                 await sink.flush()
                 if self.seal_changelog:

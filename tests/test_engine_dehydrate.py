@@ -1,0 +1,72 @@
+"""Idle customers kept in their stored form behave exactly like live ones."""
+
+from __future__ import annotations
+
+import orjson
+
+from cxstream.domain.customer import CustomerState
+from cxstream.domain.engine import Engine, InputRecord
+from cxstream.domain.rules import load_rules
+from cxstream.outputs.cloudevents import cloudevent
+
+
+def _records(n: int) -> list[InputRecord]:
+    out = []
+    for i in range(20):
+        cid = f"C{i:02d}"
+        out.append(InputRecord("customers", "c", i % 4, i, cid.encode(), orjson.dumps({
+            "customer_id": cid, "value_tier": "gold", "marketing_consent": True,
+            "resources": [f"CELL-{i % 3}"], "updated_at": "2026-11-22T08:00:00Z"}), 0.0))
+    for k in range(n):
+        cid = f"C{k % 20:02d}"
+        minute = k // 20
+        out.append(InputRecord("quality", "q", 0, 100 + k, cid.encode(), orjson.dumps({
+            "event_id": f"q{k}", "customer_id": cid, "event_time": f"2026-11-22T09:{minute:02d}:00Z",
+            "service": "voice", "metrics": {"call_dropped": k % 3 == 0, "mos": 1.5 + (k % 7) * 0.4}}), 0.0))
+    return out
+
+
+def _alarm(alarm_id: str, cell: str, at: str, clear: bool = False) -> InputRecord:
+    alarm = {"id": alarm_id, "state": "cleared", "alarmClearedTime": at} if clear else {
+        "id": alarm_id, "alarmedObject": {"id": cell}, "perceivedSeverity": "critical", "alarmRaisedTime": at}
+    event = {"eventId": alarm_id + at, "eventTime": at,
+             "eventType": "AlarmStateChangeEvent" if clear else "AlarmCreateEvent", "event": {"alarm": alarm}}
+    return InputRecord("faults", "f", 0, 0, alarm_id.encode(), orjson.dumps(event), 0.0)
+
+
+def _run(dehydrate: bool):
+    engine = Engine(load_rules())
+    engine.go_live()
+    records = _records(600)
+    fired = []
+    for start in range(0, len(records), 50):
+        engine.process(records[start:start + 50])
+        if start == 300:
+            engine.apply_fault(_alarm("ALM-1", "CELL-1", "2026-11-22T09:20:00Z"))
+        if start == 500:
+            engine.apply_fault(_alarm("ALM-1", "CELL-1", "2026-11-22T09:27:00Z", clear=True))
+        firings, _, _ = engine.drain()
+        fired += [cloudevent(f, "urn:test") for f in firings]
+        dirty, _ = engine.take_dirty()
+        if dehydrate:
+            engine.dehydrate_idle([s.customer_id for s in dirty[:3]])
+    states = {cid: engine.state(cid).dump() for cid in sorted(engine.customers)}
+    return fired, states, engine
+
+
+def test_dehydrated_customers_give_the_same_results():
+    fired_live, states_live, _ = _run(dehydrate=False)
+    fired_stored, states_stored, engine = _run(dehydrate=True)
+    assert fired_live == fired_stored
+    assert states_live == states_stored
+    assert any(f["type"].endswith("outage_notice") for f in fired_live)
+
+
+def test_idle_customers_are_kept_as_bytes_until_used():
+    _, _, engine = _run(dehydrate=True)
+    engine.dehydrate_idle([])
+    assert all(isinstance(v, bytes) for v in engine.customers.values())
+    state = engine.state("C05")
+    assert isinstance(state, CustomerState) and isinstance(engine.customers["C05"], CustomerState)
+    gone = engine.release({0, 1, 2, 3})
+    assert len(gone) == 20 and not engine.customers and not engine.by_resource
