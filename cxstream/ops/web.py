@@ -58,7 +58,7 @@ def register_routes(worker: "CxWorker") -> None:
 
     @app.page("/customers/{customer_id}")
     async def customer(web, request: Request, customer_id: str) -> Response:
-        state = worker.engine.customers.get(customer_id)
+        state = worker.engine.state(customer_id)
         if state is None:
             return web.json({"error": f"customer {customer_id!r} is not known"}, status=404)
         return web.bytes(orjson.dumps(score_document(worker.engine, state)), content_type="application/json")
