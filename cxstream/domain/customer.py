@@ -23,7 +23,7 @@ class CustomerState:
     __slots__ = (
         "customer_id", "partition", "segment", "value_tier", "consent", "resources", "profile",
         "clock", "penalties", "fault_levels", "score", "published", "peaks", "recent",
-        "impacts", "episode", "fired", "updated_at",
+        "impacts", "episode", "fired", "updated_at", "quality_clock",
     )
 
     def __init__(self, customer_id: str, partition: int = 0):
@@ -46,6 +46,7 @@ class CustomerState:
         self.episode: dict | None = None
         self.fired: dict[str, float] = {}  # rule id -> event time it last fired
         self.updated_at = 0.0
+        self.quality_clock = 0.0  # latest quality event time (lateness is judged against it)
 
     # --- duplicates ---------------------------------------------------------
     def seen(self, event_hash: int) -> bool:
@@ -62,7 +63,7 @@ class CustomerState:
     # the first element is the format version.
     _FIELDS = ("customer_id", "partition", "segment", "value_tier", "consent", "resources", "profile",
                "clock", "penalties", "fault_levels", "score", "published", "peaks", "recent",
-               "impacts", "episode", "fired", "updated_at")
+               "impacts", "episode", "fired", "updated_at", "quality_clock")
     FORMAT = 1
 
     def dump(self) -> bytes:
@@ -73,6 +74,7 @@ class CustomerState:
             self.FORMAT, self.customer_id, self.partition, self.segment, self.value_tier, self.consent,
             self.resources, self.profile, self.clock, self.penalties, self.fault_levels, self.score,
             self.published, self.peaks, self.recent, self.impacts, self.episode, self.fired, self.updated_at,
+            self.quality_clock,
         ])))
 
     @classmethod

@@ -148,9 +148,13 @@ class Engine:
             self.tally.events[("quality", "duplicate")] += 1
             return
         when = quality.event_time.timestamp()
-        if state.clock and when < state.clock - self.allowed_lateness_s:
+        # Late is judged against the customer's quality records only: an alarm
+        # read ahead of the quality stream must not make good records late.
+        if state.quality_clock and when < state.quality_clock - self.allowed_lateness_s:
             self.tally.events[("quality", "late")] += 1
             return
+        if when > state.quality_clock:
+            state.quality_clock = when
         state.remember(event_hash)
         previous = state.score
         points = self.model.observation_points(quality.service.value, quality.metrics)
