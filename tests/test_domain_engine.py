@@ -25,11 +25,14 @@ MIN, HOUR, DAY = 60.0, 3600.0, 86400.0
 WEIGHTS = {"voice": 0.30, "data": 0.25, "video": 0.10, "messaging": 0.10, "availability": 0.25}
 SOURCE = "urn:cxstream:test"
 
+from scoring_table import TEST_METRICS  # noqa: E402
+
 
 def test_rules() -> RuleBook:
     shipped = load_rules()
     scoring = shipped.scoring.model_dump()
     scoring["weights"] = dict(WEIGHTS)
+    scoring["metrics"] = dict(TEST_METRICS)
     return RuleBook(scoring=Scoring.model_validate(scoring), rules=shipped.rules)
 
 

@@ -14,6 +14,8 @@ from cxstream.domain.scoring import FORGET_BELOW, REASON_CAP, ScoreModel
 from cxstream.models.common import format_time, parse_time
 from cxstream.models.quality import QualityMetrics
 
+from scoring_table import TEST_METRICS
+
 HALF_LIFE = 1800.0
 # Weights valid under any reading of the rules file (each 0-1, adding up to 1), so the
 # expected numbers below do not depend on the shipped weights.
@@ -23,6 +25,7 @@ WEIGHTS = {"voice": 0.30, "data": 0.25, "video": 0.10, "messaging": 0.10, "avail
 def scoring(**changes) -> Scoring:
     doc = copy.deepcopy(yaml.safe_load(default_rules_text())["scoring"])
     doc["weights"] = dict(WEIGHTS)
+    doc["metrics"] = copy.deepcopy(TEST_METRICS)
     doc.update(changes)
     return Scoring.model_validate(doc)
 
@@ -306,22 +309,28 @@ def test_the_worked_example_in_docs_scoring_md() -> None:
 
     engine.process([_quality("C100042", "q-1", t, call_dropped=True, mos=2.1)])
     doc, fired, held = step()
-    assert doc["score"] == 51.0 and doc["dimensions"]["voice"] == 30.0
-    assert doc["reasons"] == [{"code": "voice.mos", "impact": -31.5}, {"code": "voice.call_dropped", "impact": -17.5}]
+    assert doc["score"] == 73.8 and doc["dimensions"]["voice"] == 62.5
+    assert doc["reasons"] == [{"code": "voice.mos", "impact": -15.7}, {"code": "voice.call_dropped", "impact": -10.5}]
+    assert fired == []
+
+    engine.process([_quality("C100042", "q-1b", t + 300, call_dropped=True, mos=1.8)])
+    doc, fired, held = step()
+    assert doc["score"] == 48.6 and doc["dimensions"]["voice"] == 26.6
+    assert [r["impact"] for r in doc["reasons"]] == [-31.5, -19.9]
     assert fired == ["retention_offer"]
 
     engine.apply_fault(_alarm("ALM-77", "CELL-0042", t + 1800, "major"))
     doc, fired, held = step()
-    assert doc["score"] == 33.5 and doc["dimensions"]["voice"] == 65.0 and doc["dimensions"]["availability"] == 30.0
-    assert [r["impact"] for r in doc["reasons"]] == [-42.0, -15.7, -8.8] and doc["active_faults"] == ["ALM-77"]
+    assert doc["score"] == 29.2 and doc["dimensions"]["voice"] == 58.8 and doc["dimensions"]["availability"] == 30.0
+    assert [r["impact"] for r in doc["reasons"]] == [-42.0, -17.7, -11.1] and doc["active_faults"] == ["ALM-77"]
     assert fired == ["outage_notice", "priority_care"] and held == {"active_fault": 1}
 
     engine.apply_fault(_clear("ALM-77", t + 5400))
     doc, fired, held = step()
-    assert doc["score"] == 51.9 and doc["dimensions"]["voice"] == 91.2 and doc["reasons"][0]["impact"] == -42.0
+    assert doc["score"] == 50.8 and doc["dimensions"]["voice"] == 89.7 and doc["reasons"][0]["impact"] == -42.0
     assert fired == ["service_restored"]
 
     engine.process([_quality("C100042", "q-2", t + 9000, "data", latency_ms=40)])
     doc, fired, held = step()
-    assert doc["score"] == 88.0 and doc["dimensions"]["availability"] == 82.5 and doc["dimensions"]["voice"] == 97.8
+    assert doc["score"] == 87.7 and doc["dimensions"]["availability"] == 82.5 and doc["dimensions"]["voice"] == 97.4
     assert fired == []

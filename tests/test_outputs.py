@@ -180,7 +180,7 @@ def test_a_score_document_during_a_fault(engine) -> None:
     assert doc["active_faults"] == ["ALM-77"]
     assert doc["previous_score"] == 81.0
     assert doc["updated_at"] == "2026-11-22T10:01:05Z"
-    assert doc["dimensions"]["availability"] == 0.0 and doc["dimensions"]["voice"] == 75.0
+    assert doc["dimensions"]["availability"] == 0.0 and doc["dimensions"]["voice"] == 85.0  # call_dropped: 15 points (shipped table)
     assert [r["code"] for r in doc["reasons"]] == ["fault.CELL-1", "voice.call_dropped"]
     assert doc["score"] == round(engine.score_view(state)[0], 1)
 
