@@ -6,8 +6,10 @@ process with :func:`describe_error`'s one-line message naming the variable.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +78,13 @@ class Settings(BaseSettings):
     # --- operations ------------------------------------------------------
     web_port: int = Field(default=6066, ge=1, le=65535)
     web_host: str = "0.0.0.0"
+    web_advertised_url: str | None = Field(
+        default=None,
+        description="How the other workers reach this one's web port, to route GET /customers/{id} "
+        "to the worker that owns the customer (e.g. http://10.0.3.7:6066 or a pod's DNS name). "
+        "Default: http://<web_host>:<web_port> when web_host is one address, else "
+        "http://<hostname>:<web_port>.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     data_dir: Path = Field(default=Path("/tmp/cxstream"), description="faust's data directory.")
     store: Literal["memory", "rocksdb"] = "memory"
@@ -95,6 +104,23 @@ class Settings(BaseSettings):
         if not sep or not scheme.isascii() or not scheme[:1].isalpha() or not rest:
             raise ValueError("must be an absolute URI such as urn:cxstream:prod-eu1")
         return value
+
+    @field_validator("web_advertised_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 -- raises on a port that is not a number
+        except ValueError as exc:
+            raise ValueError(f"is not a URL: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL with a host, e.g. http://cxstream-0.cxstream:6066")
+        if parts.query or parts.fragment:
+            raise ValueError("must not carry a query or fragment")
+        return value.rstrip("/")
 
     @field_validator("broker")
     @classmethod
@@ -119,6 +145,18 @@ class Settings(BaseSettings):
         if self.rules is not None and not self.rules.is_file():
             raise ValueError(f"CXSTREAM_RULES={self.rules} is not a readable file")
         return self
+
+    @property
+    def advertised_url(self) -> str:
+        """This worker's web address as other workers use it (faust's canonical_url)."""
+        if self.web_advertised_url:
+            return self.web_advertised_url
+        host = self.web_host
+        if host in ("", "0.0.0.0", "::"):
+            host = socket.gethostname()
+        if ":" in host:  # an IPv6 address
+            host = f"[{host}]"
+        return f"http://{host}:{self.web_port}"
 
     @property
     def bootstrap(self) -> str:

@@ -2,15 +2,32 @@
 
 ``/healthz`` (the process is alive), ``/readyz`` (assigned, restored, alarm
 registry caught up), ``/metrics`` (Prometheus text), ``/customers/{id}`` (the
-score document) and the TMF642 listener that writes pushed alarm notifications
-to the faults topic, answering 201 only once the broker has them.
+score document, from any worker: see below) and the TMF642 listener that
+writes pushed alarm notifications to the faults topic, answering 201 only once
+the broker has them.
+
+Routing ``/customers/{id}``. A customer lives on the worker that owns its
+partition: murmur2 of the id's bytes, as every producer of keyed input must
+place it (NOTES.md), and as the state table's changelog is partitioned. The
+owner of each partition, with its web address (``CXSTREAM_WEB_ADVERTISED_URL``,
+faust's ``canonical_url``), is in the assignment faust's partition assignor
+hands every member at each rebalance. A worker that does not hold the customer
+asks the owner once; the forwarded request carries ``X-Cxstream-Routed-By`` and
+is answered from the owner's memory only, never forwarded again. The owner's
+answer (200, 404 …) is passed back as it is. When no one can answer for sure —
+no assignment yet, a rebalance under way, the partition being restored, the
+owner unreachable — the answer is 503 with the reason and ``Retry-After``.
+Every answer names the worker that decided it in ``X-Cxstream-Served-By``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
+import aiohttp
 import orjson
+from aiokafka.partitioner import murmur2
 from faust.web import Request, Response, View
 
 from ..models.alarm import parse_fault
@@ -22,6 +39,49 @@ if TYPE_CHECKING:
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 TMF642_VERSIONS = ("v4", "v5")
+ROUTED_BY = "X-Cxstream-Routed-By"  # on a forwarded request: the worker that forwarded it
+SERVED_BY = "X-Cxstream-Served-By"  # on a /customers answer: the worker that decided it
+ROUTE_TIMEOUT_S = 5.0
+RETRY_AFTER_S = "1"
+
+
+def customer_partition(customer_id: str, partitions: int) -> int:
+    """The partition of a customer id: murmur2 of its bytes, as Java clients,
+    aiokafka/faust and our producers (``murmur2_random``) place a key."""
+    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+class Unroutable(Exception):
+    """No worker can answer for sure right now (the message says why)."""
+
+
+def partition_owners(worker: "CxWorker") -> dict[int, str]:
+    """Partition -> advertised web URL of its owner, from the last assignment."""
+    from ..stream.worker import STATE_TABLE
+
+    owners: dict[int, str] = {}
+    try:
+        metadata = worker.app.router.table_metadata(STATE_TABLE)
+    except Exception:  # no table, no assignor yet
+        return owners
+    for url, topics in metadata.items():
+        for partitions in topics.values():
+            for partition in partitions:
+                owners[partition] = str(url).rstrip("/")
+    return owners
+
+
+def locate(worker: "CxWorker", customer_id: str) -> tuple[int, str]:
+    """(partition, owner URL) of a customer; :class:`Unroutable` when unknown."""
+    owners = partition_owners(worker)
+    if not owners:
+        raise Unroutable("no partition assignment yet (joining the consumer group)")
+    count = max(owners) + 1
+    if len(owners) != count:
+        missing = sorted(set(range(count)) - set(owners))
+        raise Unroutable(f"the assignment names no owner for partitions {missing} (rebalancing)")
+    partition = customer_partition(customer_id, count)
+    return partition, owners[partition]
 
 
 def _lower_camel(name: str) -> str:
@@ -56,12 +116,61 @@ def register_routes(worker: "CxWorker") -> None:
         worker.metrics.ready.set(1 if worker.ready else 0)
         return web.bytes(worker.metrics.exposition(), content_type=PROMETHEUS_TEXT)
 
+    def own_url() -> str:
+        return str(app.conf.canonical_url).rstrip("/")
+
+    def served(response: Response, by: str) -> Response:
+        response.headers[SERVED_BY] = by
+        return response
+
+    def unavailable(web, reason: str) -> Response:
+        return served(web.json({"error": f"cannot answer now, retry: {reason}"}, status=503,
+                               headers={"Retry-After": RETRY_AFTER_S}), own_url())
+
+    def not_known(web, customer_id: str, partition: int) -> Response:
+        return served(web.json({"error": f"customer {customer_id!r} is not known",
+                                "partition": partition}, status=404), own_url())
+
+    def holds(partition: int) -> bool:
+        """This worker owns the partition and has restored its customers."""
+        return worker._settled and partition in worker._held
+
+    async def forward(web, request: Request, owner: str) -> Response:
+        url = owner + request.rel_url.raw_path_qs
+        try:
+            async with app.http_client.get(
+                url, headers={ROUTED_BY: own_url(), "Accept": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=ROUTE_TIMEOUT_S), allow_redirects=False,
+            ) as answer:
+                body = await answer.read()
+                by = answer.headers.get(SERVED_BY, owner)
+                retry = answer.headers.get("Retry-After")
+                headers = {"Retry-After": retry} if retry else None
+                return served(web.bytes(body, content_type=answer.content_type, status=answer.status,
+                                        headers=headers), by)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            return unavailable(web, f"the owner {owner} did not answer ({type(exc).__name__}: {exc})")
+
     @app.page("/customers/{customer_id}")
     async def customer(web, request: Request, customer_id: str) -> Response:
         state = worker.engine.state(customer_id)
-        if state is None:
-            return web.json({"error": f"customer {customer_id!r} is not known"}, status=404)
-        return web.bytes(orjson.dumps(score_document(worker.engine, state)), content_type="application/json")
+        if state is not None:
+            return served(web.bytes(orjson.dumps(score_document(worker.engine, state)),
+                                    content_type="application/json"), own_url())
+        try:
+            partition, owner = locate(worker, customer_id)
+        except Unroutable as exc:
+            return unavailable(web, str(exc))
+        if owner == own_url():
+            if holds(partition):
+                return not_known(web, customer_id, partition)
+            return unavailable(web, f"partition {partition} is being restored here")
+        forwarded_by = request.headers.get(ROUTED_BY)
+        if forwarded_by is not None:
+            # asked by another worker: answer from here or not at all (no loops)
+            return unavailable(web, f"{forwarded_by} routed partition {partition} here, but its owner "
+                                    f"is now {owner} (rebalancing)")
+        return await forward(web, request, owner)
 
     @app.page("/tmf-api/alarmManagement/{version}/listener/{event_name}")
     class Listener(View):
