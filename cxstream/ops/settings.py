@@ -108,9 +108,9 @@ class Settings(BaseSettings):
     @field_validator("web_advertised_url")
     @classmethod
     def _web_url(cls, value: str | None) -> str | None:
-        if value is None:
+        value = (value or "").strip()
+        if not value:  # unset or empty: the default (see advertised_url)
             return None
-        value = value.strip()
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018 -- raises on a port that is not a number
