@@ -110,6 +110,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(_settings(), args)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ..bench.runner import run_bench
+
+    return run_bench(_settings(), args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cxstream",
@@ -150,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--malformed-ratio", type=float, default=0.0,
                           help="share of deliberately malformed records (exercises dead letters)")
     simulate.set_defaults(func=cmd_simulate)
+
+    bench = sub.add_parser(
+        "bench", help="measure throughput, latency, fan-out, memory and recovery",
+        description="Benchmark the worker against a plain confluent-kafka loop (the ceiling) and a "
+        "straightforward faust agent (the baseline), on the same seeded workload, in one run; prints "
+        "a table and optionally writes JSON. Uses the embedded broker unless CXSTREAM_BROKER is set.")
+    from ..bench.runner import add_arguments as bench_arguments
+
+    bench_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
 
     topics = sub.add_parser("topics", help="create the contract's topics",
                             description="Create the contract's topics with their partitions, "
