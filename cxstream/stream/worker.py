@@ -117,6 +117,7 @@ class CxWorker:
             web_port=settings.web_port,
             web_host=settings.web_host,
             web_bind=settings.web_host,
+            canonical_url=settings.advertised_url,  # how other workers reach this one
             broker_session_timeout=settings.session_timeout_s,
             broker_heartbeat_interval=settings.heartbeat_interval_s,
             topic_partitions=settings.partitions,
