@@ -238,6 +238,10 @@ class CxWorker:
         self._settled = False
         self._assigned = set()
         await self.flush()
+        # commit what the flush made durable while this member still owns the
+        # partitions (faust's revoke path commits nothing with stream_wait_empty
+        # off): otherwise the next owner, this worker included, reads it again
+        await self.app.consumer.commit()
         self.app.consumer.forget(revoked)
 
     async def _on_rebalance_complete(self, sender, **kwargs) -> None:
