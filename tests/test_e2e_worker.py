@@ -41,6 +41,15 @@ def wait_scores(settings, predicate, timeout_s=60.0) -> dict[str, dict | None]:
     return dict(found)
 
 
+SECRET = "s3cr3t-never-logged"
+
+
+@pytest.fixture
+def settings(make_settings):
+    # a password in the environment (unused on PLAINTEXT) must never show up anywhere
+    return make_settings(sasl_password=SECRET)
+
+
 @pytest.fixture
 def worker(settings, tmp_path):
     ensure_topics(settings)
@@ -52,6 +61,7 @@ def worker(settings, tmp_path):
         code = process.stop()
         print(process.log_tail(60))
         assert code in (0, None), f"worker exited with {code}"
+        assert SECRET not in process.log_path.read_text(errors="replace"), "a secret reached the log"
 
 
 def test_contract_walkthrough(settings, worker):
@@ -162,6 +172,7 @@ def test_contract_walkthrough(settings, worker):
     # --- metrics, by the contract's names
     status, text = worker.get("/metrics")
     text = text.decode()
+    assert SECRET not in text
     def sample(name: str, **labels) -> float:
         for line in text.splitlines():
             match = re.match(rf"^{re.escape(name)}\{{(.*)\}} (\S+)$", line)
