@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     data_dir: Path = Field(default=Path("/tmp/cxstream"), description="faust's data directory.")
     store: Literal["memory", "rocksdb"] = "memory"
+    standby_replicas: int = Field(
+        default=1, ge=0, description="Workers that keep a warm copy of each partition's state (faster failover)."
+    )
     changelog_seal: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="After each state flush write a one-record batch per changelog partition, for "

@@ -113,6 +113,7 @@ class CxWorker:
             broker=f"kafka://{settings.bootstrap}",
             broker_credentials=faust_credentials(settings),
             store="rocksdb://" if settings.store == "rocksdb" else "memory://",
+            table_standby_replicas=settings.standby_replicas,
             datadir=str(settings.data_dir),
             web_port=settings.web_port,
             web_host=settings.web_host,
