@@ -85,7 +85,7 @@ def test_smoke_run_prints_the_table_and_writes_every_sections_figures(make_setti
         "ceiling": {"records", "seconds", "events_per_s", "cpu_s"},
         "baseline": {"records", "seconds", "events_per_s", "join_s", "send"},
         "cxstream": {"records", "events_per_s", "peak_rss_bytes", "cpu_s", "outcomes", "log_findings"},
-        "latency": {"rate", "achieved_rate", "processing", "input_visible", "end_to_end", "scores"},
+        "latency": {"rate", "achieved_rate", "processing", "end_to_end", "broker_round_trip"},
         "fanout": {"on_site", "notices", "first_s", "last_s"},
         "memory": {"baseline_rss_bytes", "points"},
         "recovery": {"customers", "ready_s", "customers_restored_s", "recovered_s"},

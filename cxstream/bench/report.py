@@ -178,14 +178,11 @@ def render_table(report: dict[str, Any]) -> str:
                        f"{lat.get('achieved_rate') or 0:,.0f}/s)", "p50 / p95 / p99")
         row("", "received -> outputs produced (histogram)", _ms_triplet(lat.get("processing")),
             "p99 < 50 ms", _verdict_text(targets["latency"]))
-        floor = lat.get("input_visible") or {}
-        row("", "produce -> input visible (floor, no processing)", _ms_triplet(floor))
         e2e = lat.get("end_to_end") or {}
-        row("", f"produce -> trigger visible ({e2e.get('count', 0):,} events)", _ms_triplet(e2e),
+        row("", f"produce -> trigger visible ({e2e.get('count', 0):,} CloudEvents)", _ms_triplet(e2e),
             "p99 < 50 ms (stricter)", _verdict_text(targets["latency_end_to_end"]))
-        scores = lat.get("scores") or {}
-        row("", f"produce -> score document visible ({scores.get('count', 0):,})", _ms_triplet(scores),
-            "(flush interval)", "")
+        floor = lat.get("broker_round_trip") or {}
+        row("", "broker round trip, no processing (ping)", _ms_triplet(floor))
     if not failed("fanout"):
         f = sections["fanout"]
         row("fan-out", f"site alarm -> {f['on_site']:,} outage_notice: first / last",
@@ -201,6 +198,10 @@ def render_table(report: dict[str, Any]) -> str:
             row("", f"{point['customers']:,} customers: RSS, per customer",
                 f"{_mb(point.get('rss_bytes'))}, {per:,.0f} B", "<= 1 KB", _verdict_text(
                     {"met": per <= BYTES_PER_CUSTOMER}))
+        if m.get("marginal_bytes_per_customer") is not None:
+            counts = [p["customers"] for p in m.get("points", []) if p.get("bytes_per_customer") is not None]
+            row("", f"marginal, {counts[0]:,} -> {counts[-1]:,} customers",
+                f"{m['marginal_bytes_per_customer']:,.0f} B per customer")
     if not failed("recovery"):
         r = sections["recovery"]
         row("recovery", f"restart -> ready with {r['customers']:,} customers", _s(r.get("recovered_s")),
@@ -208,7 +209,7 @@ def render_table(report: dict[str, Any]) -> str:
         row("", "of which /readyz 200 / customers restored",
             f"{_s(r.get('ready_s'))} / {_s(r.get('customers_restored_s'))}")
 
-    headers = ("section", "figure", "value", "target", "")
+    headers = ("section", "figure", "value", "target", "verdict")
     widths = [max(len(headers[i]), *(len(r[i]) for r in rows)) for i in range(5)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     title = (f"cxstream bench — {meta.get('broker_kind', 'broker')}, {meta.get('cpus', '?')} CPUs, "

@@ -27,7 +27,7 @@ from cxstream.simulate.producer import producer_config
 from cxstream.simulate.watch import Snapshot
 
 from .common import (
-    BenchContext, SectionError, histogram_quantile, proc_cpu_seconds, proc_memory, quantiles, scrape,
+    BenchContext, SectionError, create_topic, histogram_quantile, proc_cpu_seconds, proc_memory, quantiles, scrape,
     start_worker, stop_worker, wait_for, worker_failure,
 )
 from .workload import Workload, customer_value, produce_pairs, tracked_customers
@@ -40,9 +40,14 @@ POLL_S = 0.1
 STALL_S = 60.0
 #: In the latency section, every this many records is a probe (a trigger-causing record).
 PROBE_EVERY = 50
-#: A probe record: voice fully broken, so a fresh gold customer with consent drops from
-#: 100 to 30 in one record: priority_care (< 40, gold) and retention_offer (< 50, consent).
+#: Consecutive probes per probe customer (a few bad calls in a row sink any score table's score).
+PROBES_PER_CUSTOMER = 3
+#: A probe record: voice completely broken. For a fresh gold customer with consent a few of
+#: them fire priority_care (score below 40, gold) and retention_offer (below 50 or down 30
+#: points, consent); which probe fires which depends on the rules' penalty table.
 PROBE_METRICS = {"call_dropped": True, "call_setup_failed": True, "mos": 1.0}
+#: A ping (broker round trip, no processing) goes with every this many offered records.
+PING_EVERY = 100
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -230,10 +235,15 @@ def _measuring_consumer(settings: Settings, topics: list[str]) -> Consumer:
 class Collector(threading.Thread):
     """Reads topics in the background; keeps ``(topic, key, value, received_at)``."""
 
-    def __init__(self, settings: Settings, topics: list[str]):
+    def __init__(self, settings: Settings, topics: list[str], count_topics: tuple[str, ...] = (),
+                 count_prefix: bytes = b""):
         super().__init__(name="bench-collector", daemon=True)
         self.consumer = _measuring_consumer(settings, topics)
         self.messages: list[tuple[str, bytes | None, bytes | None, float]] = []
+        # messages on count_topics whose key starts with count_prefix, counted as they come
+        self.count_topics = count_topics
+        self.count_prefix = count_prefix
+        self.counted = 0
         self.stopping = threading.Event()
         self.fetching = threading.Event()
         self.error: str | None = None
@@ -246,10 +256,14 @@ class Collector(threading.Thread):
                 batch = consume(1000, 0.005)
                 now = time.time()
                 self.fetching.set()
+                counting = self.count_topics
                 for message in batch:
                     if message.error() is not None:
                         continue
-                    keep((message.topic(), message.key(), message.value(), now))
+                    topic, key = message.topic(), message.key()
+                    keep((topic, key, message.value(), now))
+                    if topic in counting and key is not None and key.startswith(self.count_prefix):
+                        self.counted += 1
         except Exception as error:  # reported by the section
             self.error = f"{type(error).__name__}: {error}"
         finally:
@@ -301,95 +315,111 @@ def run_cxstream(ctx: BenchContext, workload: Workload) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- latency
+def _latency_offer(workload: Workload, total: int) -> tuple[list[tuple[bytes, bytes, str, int, bool]], list[str]]:
+    """The offered records and the probe customers.
+
+    Background quality records from the workload's operator (same customers, no
+    duplicates); every PROBE_EVERY-th record is instead a probe for a probe
+    customer, PROBES_PER_CUSTOMER consecutive probes each, at the event time of
+    the background record before it. Returns ``[(key, value, customer id,
+    event time ms, is probe)]`` and the probe customers' ids.
+    """
+    slots = sum(1 for i in range(total) if i % PROBE_EVERY == PROBE_EVERY // 2)
+    probes = [f"PRB{i:07d}" for i in range(math.ceil(slots / PROBES_PER_CUSTOMER))]
+    operator = SyntheticOperator(seed=workload.seed, customers=workload.n_customers, sites=workload.sites,
+                                 duplicate_ratio=0.0, degrading=0)
+    background = operator.stream(total - slots, include_customers=False, scenario=False)
+    offered: list[tuple[bytes, bytes, str, int, bool]] = []
+    last_time = DEFAULT_START
+    slot = 0
+    for i in range(total):
+        if i % PROBE_EVERY == PROBE_EVERY // 2:
+            cid = probes[slot // PROBES_PER_CUSTOMER]
+            value = orjson.dumps({"event_id": f"probe-{slot}", "customer_id": cid,
+                                  "event_time": iso_time(last_time), "service": "voice",
+                                  "metrics": PROBE_METRICS})
+            offered.append((cid.encode(), value, cid, int(round(last_time * 1000)), True))
+            slot += 1
+            continue
+        record = next(background)
+        last_time = record.event_time
+        offered.append((record.key, record.value, record.key.decode(), int(round(record.event_time * 1000)),
+                        False))
+    return offered, probes
+
+
+def _trigger_total(snap: Snapshot | None) -> int:
+    return int(sum(snap.triggers.values())) if snap is not None else 0
+
+
 def run_latency(ctx: BenchContext, workload: Workload) -> dict[str, Any]:
     """A fixed offered load against a ready worker with its customers loaded."""
     args = ctx.args
     rate, duration = float(args.latency_rate), float(args.latency_seconds)
-    total = max(1, int(rate * duration))
+    total = max(PROBE_EVERY, int(rate * duration))
     settings = ctx.section_settings("latency")
     ensure_topics(settings)
     topics = settings.topics
+    ping_topic = topics.quality + "-ping"
+    create_topic(settings, ping_topic, 1)
     customers = workload.customers()
-    probes = [f"PRB{i:07d}" for i in range(math.ceil(total / PROBE_EVERY))]
+    offered, probes = _latency_offer(workload, total)
     probe_customers = [(cid.encode(), customer_value(cid, [f"CELL-PRB-{i % 16:02d}", "SITE-PRB"], tier="gold",
                                                         consent=True))
                        for i, cid in enumerate(probes)]
-    # the offered records: background quality from the same operator (no duplicates), every
-    # PROBE_EVERY-th record a probe for a fresh probe customer at the same event time
-    operator = SyntheticOperator(seed=workload.seed, customers=workload.n_customers, sites=workload.sites,
-                                 duplicate_ratio=0.0, degrading=0)
-    background = operator.stream(total - len(probes), include_customers=False, scenario=False)
-    offered: list[tuple[bytes, bytes, str, int, bool]] = []  # key, value, customer, event ms, probe
-    probe_iter = iter(probes)
-    last_time = DEFAULT_START
-    for i in range(total):
-        if i % PROBE_EVERY == PROBE_EVERY // 2:
-            cid = next(probe_iter, None)
-            if cid is not None:
-                value = orjson.dumps({"event_id": f"probe-{cid}", "customer_id": cid,
-                                      "event_time": iso_time(last_time), "service": "voice",
-                                      "metrics": PROBE_METRICS})
-                offered.append((cid.encode(), value, cid, int(round(last_time * 1000)), True))
-                continue
-        record = next(background, None)
-        if record is None:
-            break
-        last_time = record.event_time
-        offered.append((record.key, record.value, record.key.decode(), int(round(record.event_time * 1000)),
-                        False))
-    n_probes = sum(1 for o in offered if o[4])
-
     produce_pairs(settings, topics.customers, customers)
     produce_pairs(settings, topics.customers, probe_customers)
     loaded = len(customers) + len(probe_customers)
     log = ctx.log_path("latency", "worker")
     worker: WorkerProcess | None = None
     collector: Collector | None = None
-    result: dict[str, Any] = {"rate": rate, "seconds": duration, "probe_every": PROBE_EVERY}
+    result: dict[str, Any] = {"rate": rate, "seconds": duration, "probe_every": PROBE_EVERY,
+                              "probe_customers": len(probes)}
     try:
         worker = start_worker(settings, log)
         _wait_customers(worker, loaded, loaded, timeout_s=300)
         _settle(settings)
-        # the collector also reads the input topic: produce -> input visible is the floor that the
-        # broker, the clients and this process set, measured under the same load
-        collector = Collector(settings, [topics.care, topics.marketing, topics.scores, topics.quality])
+        trigger_topics = (topics.care, topics.marketing)
+        collector = Collector(settings, [*trigger_topics, ping_topic], count_topics=trigger_topics)
         collector.start()
         collector.fetching.wait(10)
-        time.sleep(0.5)  # the collector has caught up with the loading's score documents by now
+        time.sleep(0.5)
         before = scrape(worker)
         if before is None:
             raise SectionError("the worker's /metrics did not answer")
-        sent = _paced_produce(settings, topics.quality, offered, rate)
+        sent, pings = _paced_produce(settings, topics.quality, offered, rate, ping_topic)
         after_producing = scrape(worker)
         t_produced = time.monotonic()
         expected_records = loaded + len(offered)
-        expected_triggers = 2 * n_probes
-        trigger_topics = (topics.care, topics.marketing)
+        seen: list[Snapshot | None] = [None]
 
         def drained() -> bool:
             failure = worker_failure(worker)
             if failure:
                 raise SectionError(failure)
-            snap = scrape(worker)
-            triggers = sum(1 for m in collector.messages if m[0] in trigger_topics and m[1] is not None
-                           and m[1].startswith(b"PRB"))
-            return snap is not None and snap.events_total >= expected_records and triggers >= expected_triggers
+            seen[0] = snap = scrape(worker)
+            return (snap is not None and snap.events_total >= expected_records
+                    and collector.counted >= _trigger_total(snap) - _trigger_total(before))
 
         try:
-            wait_for(drained, 60, "processing every offered record and its triggers", interval_s=0.1)
+            wait_for(drained, 60, "processing every offered record and seeing its triggers", interval_s=0.1)
         except SectionError as error:
-            result.setdefault("problems", []).append(str(error))
-        drained_s = time.monotonic() - t_produced
-        time.sleep(2 * settings.flush_interval_s + 0.5)  # the last score documents
-        after = scrape(worker)
+            snap = seen[0]
+            result.setdefault("problems", []).append(
+                f"{error} (worker counted {snap.events_total if snap else 0:,} of {expected_records:,} "
+                f"records and sent {_trigger_total(snap) - _trigger_total(before):,} triggers; "
+                f"{collector.counted:,} seen)")
+        result["drain_after_produce_s"] = time.monotonic() - t_produced
+        after = seen[0] or scrape(worker)
+        time.sleep(0.3)
         collector.stop()
         if collector.error:
             result.setdefault("problems", []).append(f"collector: {collector.error}")
-        send_times = [s for s in sent if s is not None]
+        send_times = [t for t in sent if t is not None]
         result["offered"] = len(offered)
         result["sent"] = len(send_times)
-        result["achieved_rate"] = (len(send_times) - 1) / (send_times[-1] - send_times[0]) if len(send_times) > 1 else None
-        result["drain_after_produce_s"] = drained_s
+        result["achieved_rate"] = ((len(send_times) - 1) / (send_times[-1] - send_times[0])
+                                   if len(send_times) > 1 else None)
         if after_producing is not None:
             result["backlog_at_end_of_produce"] = max(0, expected_records - after_producing.events_total)
         if after is not None:
@@ -400,9 +430,10 @@ def run_latency(ctx: BenchContext, workload: Workload) -> dict[str, Any]:
                 "method": "worker histogram cxstream_processing_seconds, difference over the run, "
                           "linear interpolation within buckets",
             }
-        result["input_visible"] = _input_latencies(collector.messages, offered, sent, topics.quality)
-        result["end_to_end"] = _trigger_latencies(collector.messages, offered, sent, topics, n_probes)
-        result["scores"] = _score_latencies(collector.messages, offered, sent, topics.scores)
+            result["triggers_sent"] = {f"{c}/{t}": int(n - before.triggers.get((c, t), 0))
+                                       for (c, t), n in sorted(after.triggers.items()) if n}
+        result["end_to_end"] = _trigger_latencies(collector.messages, offered, sent, trigger_topics)
+        result["broker_round_trip"] = _ping_latencies(collector.messages, pings, ping_topic)
         memory = proc_memory(worker.process.pid)  # type: ignore[union-attr]
         result["peak_rss_bytes"] = memory.get("hwm")
     finally:
@@ -412,10 +443,15 @@ def run_latency(ctx: BenchContext, workload: Workload) -> dict[str, Any]:
     return result
 
 
-def _paced_produce(settings: Settings, topic: str, offered: list, rate: float) -> list[float | None]:
-    """Produce ``offered`` at ``rate`` records/s; returns each record's send time (time.time())."""
+def _paced_produce(settings: Settings, topic: str, offered: list, rate: float, ping_topic: str
+                   ) -> tuple[list[float | None], list[float]]:
+    """Produce ``offered`` at ``rate`` records/s, and a ping every PING_EVERY records.
+
+    Returns each offered record's send time and each ping's (``time.time()``).
+    """
     producer = Producer(producer_config(settings, **{"linger.ms": 1}))
     sent: list[float | None] = [None] * len(offered)
+    pings: list[float] = []
     interval = 1.0 / rate
     produce, poll = producer.produce, producer.poll
     began = time.monotonic()
@@ -424,84 +460,71 @@ def _paced_produce(settings: Settings, topic: str, offered: list, rate: float) -
         if wait > 0.0005:
             poll(0)
             time.sleep(wait)  # pacing to the offered rate
-        sent[i] = time.time()
+        sent[i] = now = time.time()
         while True:
             try:
                 produce(topic, value, key)
                 break
             except BufferError:
                 poll(0.01)
+        if i % PING_EVERY == 0:
+            produce(ping_topic, str(len(pings)).encode(), b"ping")
+            pings.append(now)
         if i % 50 == 0:
             poll(0)
     if producer.flush(60):
         raise SectionError("the paced producer's records were not acknowledged within 60 s")
-    return sent
+    return sent, pings
 
 
-def _trigger_latencies(messages, offered, sent, topics, n_probes: int) -> dict[str, Any]:
-    """Produce-to-visible for each probe's CloudEvents (matched by customer id: one probe record each)."""
-    sent_at = {o[2]: s for o, s in zip(offered, sent) if o[4] and s is not None}
+def _trigger_latencies(messages, offered, sent, trigger_topics) -> dict[str, Any]:
+    """Produce-to-visible of each trigger CloudEvent, matched to the record that caused it.
+
+    A CloudEvent's ``subject`` is the customer and its ``time`` the event time
+    of the record that caused it; in the offered records that pair is unique.
+    """
+    sent_at = {(o[2], o[3]): (t, o[4]) for o, t in zip(offered, sent) if t is not None}
     latencies: list[float] = []
+    probe_latencies: list[float] = []
     by_trigger: dict[str, int] = {}
+    unmatched = 0
     for topic, key, value, received in messages:
-        if topic not in (topics.care, topics.marketing) or key is None or value is None:
+        if topic not in trigger_topics or value is None:
             continue
-        cid = key.decode()
-        if cid not in sent_at:
+        event = orjson.loads(value)
+        match = sent_at.get((event.get("subject"), _parse_ms(event.get("time", "1970-01-01T00:00:00Z"))))
+        if match is None:
+            unmatched += 1
             continue
-        trigger = orjson.loads(value).get("data", {}).get("trigger", "?")
+        trigger = event.get("data", {}).get("trigger", "?")
         by_trigger[trigger] = by_trigger.get(trigger, 0) + 1
-        latencies.append(received - sent_at[cid])
-    return {**quantiles(latencies), "count": len(latencies), "expected": 2 * n_probes, "by_trigger": by_trigger,
-            "method": "probe records (one per fresh gold customer with consent, voice fully broken: score "
-                      "100 -> 30) -> priority_care + retention_offer CloudEvents; consumer receipt time "
-                      "minus producer send time, one clock"}
+        latencies.append(received - match[0])
+        if match[1]:
+            probe_latencies.append(received - match[0])
+    return {**quantiles(latencies), "count": len(latencies), "from_probes": len(probe_latencies),
+            "unmatched": unmatched, "by_trigger": by_trigger,
+            "method": "every trigger CloudEvent on the care and marketing topics, matched to the offered "
+                      "record that caused it by (subject, time); consumer receipt time minus producer send "
+                      "time, one clock. Probe records (a fresh gold customer with consent, voice fully "
+                      "broken) make sure there are plenty"}
 
 
-def _input_latencies(messages, offered, sent, quality_topic: str) -> dict[str, Any]:
-    """Produce-to-visible of the offered records themselves on the input topic (no processing)."""
-    sent_at = {o[1]: s for o, s in zip(offered, sent) if s is not None}
-    latencies = [received - sent_at[value] for topic, key, value, received in messages
-                 if topic == quality_topic and value in sent_at]
-    return {**quantiles(latencies), "count": len(latencies), "expected": len(sent_at),
-            "method": "each offered record on the input topic, read by the same consumer that reads the "
-                      "outputs: the floor set by the broker, the clients and the measuring process"}
+def _ping_latencies(messages, pings: list[float], ping_topic: str) -> dict[str, Any]:
+    """Produce-to-visible of the pings: the broker's round trip under the same load, no processing."""
+    latencies = []
+    for topic, key, value, received in messages:
+        if topic == ping_topic and value is not None:
+            index = int(value)
+            if index < len(pings):
+                latencies.append(received - pings[index])
+    return {**quantiles(latencies), "count": len(latencies), "expected": len(pings),
+            "method": f"a small record every {PING_EVERY} offered records, same producer, to a topic of its "
+                      "own read by the same consumer: the floor set by the broker and the clients under "
+                      "the same load"}
 
 
 def _parse_ms(text: str) -> int:
     return int(round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000))
-
-
-def _score_latencies(messages, offered, sent, scores_topic: str) -> dict[str, Any]:
-    """Produce-to-visible of each record's effect on its customer's score document.
-
-    A record is visible with the first score document of its customer whose
-    ``updated_at`` is at or after the record's event time (documents are
-    coalesced per flush interval, so this is bounded below by the flush).
-    """
-    pending: dict[str, list[tuple[int, float]]] = {}
-    for (key, value, cid, event_ms, probe), s in zip(offered, sent):
-        if s is not None:
-            pending.setdefault(cid, []).append((event_ms, s))
-    position = dict.fromkeys(pending, 0)
-    latencies: list[float] = []
-    for topic, key, value, received in messages:
-        if topic != scores_topic or key is None or value is None:
-            continue
-        cid = key.decode()
-        records = pending.get(cid)
-        if not records:
-            continue
-        updated = _parse_ms(orjson.loads(value)["updated_at"])
-        i = position[cid]
-        while i < len(records) and records[i][0] <= updated:
-            latencies.append(received - records[i][1])
-            i += 1
-        position[cid] = i
-    total = sum(len(r) for r in pending.values())
-    return {**quantiles(latencies), "count": len(latencies), "expected": total,
-            "method": "every offered record -> first score document of its customer with updated_at >= "
-                      "its event time; includes the flush interval (documents are coalesced per interval)"}
 
 
 # ----------------------------------------------------------------------------- fan-out
@@ -591,6 +614,13 @@ def run_memory(ctx: BenchContext, workload: Workload) -> dict[str, Any]:
     measured = [p for p in points if p.get("bytes_per_customer") is not None]
     if measured:
         result["baseline_rss_bytes"] = measured[0]["baseline_rss_bytes"]
+    if len(measured) >= 2:
+        # the cost of one more customer, between the smallest and the largest count: what the
+        # worker holds besides its customers (buffers, allocator slack) cancels out
+        low, high = measured[0], measured[-1]
+        grown = (high["rss_bytes"] - high["baseline_rss_bytes"]) - (low["rss_bytes"] - low["baseline_rss_bytes"])
+        if high["customers"] > low["customers"]:
+            result["marginal_bytes_per_customer"] = grown / (high["customers"] - low["customers"])
     if problems:
         result["problems"] = problems
         if not measured:
