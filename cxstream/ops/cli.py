@@ -116,6 +116,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(_settings(), args)
 
 
+def cmd_deliver(args: argparse.Namespace) -> int:
+    from ..deliver.service import run_deliver
+
+    return run_deliver(_settings(), args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cxstream",
@@ -156,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--malformed-ratio", type=float, default=0.0,
                           help="share of deliberately malformed records (exercises dead letters)")
     simulate.set_defaults(func=cmd_simulate)
+
+    deliver = sub.add_parser(
+        "deliver", help="push triggers to HTTP webhooks (CXSTREAM_ROUTES)",
+        description="Read the trigger topics as consumer group <app_id>-deliver and POST each CloudEvent "
+        "to the endpoints the routes file (CXSTREAM_ROUTES) matches, with retries, signatures and dead "
+        "letters; see docs/webhooks.md. Stops cleanly on SIGTERM/SIGINT.")
+    deliver.set_defaults(func=cmd_deliver)
 
     bench = sub.add_parser(
         "bench", help="measure throughput, latency, fan-out, memory and recovery",

@@ -98,6 +98,15 @@ class Settings(BaseSettings):
     )
     create_topics: bool = Field(default=True, description="Create missing contract topics at start-up.")
 
+    # --- webhook delivery (`cxstream deliver`) -----------------------------
+    routes: Path | None = Field(default=None, description="Webhook routes file (YAML) for `cxstream deliver`.")
+    deliver_web_port: int = Field(default=6068, ge=1, le=65535,
+                                  description="Web port of `cxstream deliver` (/healthz, /readyz, /metrics).")
+    deliver_deadletter_topic: str = Field(default="cx.deadletter.delivery",
+                                          description="Where `cxstream deliver` puts events it could not deliver.")
+    deliver_max_pending: int = Field(default=20000, ge=1,
+                                     description="Events `cxstream deliver` holds unfinished before it pauses reading.")
+
     topics: TopicNames = Field(default_factory=TopicNames)
 
     @field_validator("source")
