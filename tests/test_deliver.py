@@ -96,3 +96,83 @@ def test_every_trigger_reaches_the_receivers_its_route_matches_and_no_other(deli
     assert deliver.stop() == 0
     log = (tmp_path / "deliver.log").read_text()
     assert "care-key-123" not in log and "mkt-key-456" not in log and "care-key-123" not in metrics
+
+
+def test_a_flaky_receiver_still_gets_every_event_exactly_once_after_dropping_copies(deliver_settings, tmp_path,
+                                                                                   started):
+    settings = deliver_settings()
+    rng = random.Random(42)
+    lock = threading.Lock()
+
+    def flaky(event_id: str, n: int):
+        with lock:
+            roll = rng.random()
+        if roll < 0.2:
+            return 503, {}, 0.0
+        if roll < 0.3:
+            return 500, {}, 0.0
+        if roll < 0.4:
+            return 429, {"Retry-After": "1"}, 0.0
+        if roll < 0.5:
+            return 200, {}, 1.5  # answered after the client's timeout: a copy will follow
+        return 200, {}, 0.0
+
+    receiver = Receiver(flaky).start()
+    started.append(receiver)
+    routes = write_routes(tmp_path / "routes.yaml", [
+        {"name": "flaky", "url": receiver.url, "match": {"channel": ["care", "marketing"]}, "timeout_s": 0.5,
+         "max_attempts": 30, "concurrency": 8, **FAST}])
+    events = make_events(settings, 120)
+    produce(settings, events)
+    want = {event_id(value) for _, _, value in events}
+    deliver = DeliverProcess(settings, routes, tmp_path / "deliver.log").start()
+    started.append(deliver)
+    deliver.wait_ready()
+    receiver.wait_for(lambda r: r.accepted_ids() >= want, 60, "every event accepted once")
+    deliver.wait_metric("cxstream_delivery_unfinished", lambda v: v == 0, 20)
+
+    assert receiver.accepted_ids() == want  # after dropping copies by Idempotency-Key: exactly once
+    statuses = [s.status for s in receiver.seen]
+    assert statuses.count(429) and statuses.count(503) and len(receiver.seen) > len(want)
+    assert deliver.metric("cxstream_deliveries_total", endpoint="flaky", outcome="delivered") == len(want)
+    assert deliver.metric("cxstream_deliveries_total", endpoint="flaky", outcome="retried") > 0
+    assert deliver.metric("cxstream_deliveries_total", endpoint="flaky", outcome="dead_lettered") == 0
+    # Retry-After is honoured: the next request for an id answered 429 comes at least ~1 s later
+    by_id: dict[str, list] = {}
+    for seen in receiver.seen:
+        by_id.setdefault(seen.event_id, []).append(seen)
+    gaps = [later.at - first.at for requests in by_id.values()
+            for first, later in zip(requests, requests[1:]) if first.status == 429]
+    assert gaps and min(gaps) >= 0.95, gaps
+
+
+def test_a_receiver_answering_400_gets_each_event_once_and_they_are_dead_lettered(deliver_settings, tmp_path,
+                                                                                  started):
+    settings = deliver_settings()
+    receiver = Receiver(lambda event_id, n: (400, {}, 0.0)).start()
+    started.append(receiver)
+    routes = write_routes(tmp_path / "routes.yaml", [
+        {"name": "strict", "url": receiver.url + "?token=hidden-token", "match": {"channel": "care"}, **FAST}])
+    events = [e for e in make_events(settings, 60) if e[0] == settings.topics.care]
+    produce(settings, events)
+    by_id = {event_id(value): value for _, _, value in events}
+    deliver = DeliverProcess(settings, routes, tmp_path / "deliver.log").start()
+    started.append(deliver)
+    deliver.wait_ready()
+    dead = read_topic(settings, settings.deliver_deadletter_topic, until=lambda m: len(m) >= len(by_id),
+                      timeout_s=30)
+    deliver.wait_metric("cxstream_delivery_unfinished", lambda v: v == 0, 10)
+
+    assert sorted(s.event_id for s in receiver.seen) == sorted(by_id)  # each once, never retried
+    assert len(dead) == len(by_id)
+    for message in dead:
+        letter = orjson.loads(message["value"])
+        assert letter["endpoint"] == "strict" and letter["status"] == 400 and letter["attempts"] == 1
+        assert "400" in letter["error"]
+        assert letter["event"] == orjson.loads(by_id[letter["event"]["id"]])
+        assert letter["source_topic"] == settings.topics.care
+        assert message["key"] == letter["event"]["subject"].encode()
+        assert b"hidden-token" not in message["value"]
+    assert deliver.metric("cxstream_deliveries_total", endpoint="strict", outcome="dead_lettered") == len(by_id)
+    deliver.stop()
+    assert "hidden-token" not in (tmp_path / "deliver.log").read_text()
