@@ -74,7 +74,7 @@ class Receiver:
             self._loop = loop
             app = web.Application()
             app.router.add_post("/hook", self._handle)
-            self._runner = web.AppRunner(app, access_log=None)
+            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
             loop.run_until_complete(self._runner.setup())
             loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
             self._started.set()

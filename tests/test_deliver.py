@@ -176,3 +176,63 @@ def test_a_receiver_answering_400_gets_each_event_once_and_they_are_dead_lettere
     assert deliver.metric("cxstream_deliveries_total", endpoint="strict", outcome="dead_lettered") == len(by_id)
     deliver.stop()
     assert "hidden-token" not in (tmp_path / "deliver.log").read_text()
+
+
+def test_deliver_killed_mid_stream_and_restarted_loses_nothing(deliver_settings, tmp_path, started):
+    settings = deliver_settings()
+    receiver = Receiver(lambda event_id, n: (200, {}, 0.01)).start()
+    started.append(receiver)
+    routes = write_routes(tmp_path / "routes.yaml", [
+        {"name": "crm", "url": receiver.url, "match": {"channel": ["care", "marketing"]}, "concurrency": 4, **FAST}])
+    events = make_events(settings, 1500)
+    produce(settings, events)
+    want = {event_id(value) for _, _, value in events}
+    first = DeliverProcess(settings, routes, tmp_path / "deliver-1.log").start()
+    started.append(first)
+    first.wait_ready()
+    receiver.wait_for(lambda r: len(r.accepted_ids()) >= 300, 30, "a part delivered")
+    first.kill()  # SIGKILL: no shutdown, no final commit
+    got_before = len(receiver.accepted_ids())
+    assert got_before < len(want), "the kill came too late to test anything"
+
+    second = DeliverProcess(settings, routes, tmp_path / "deliver-2.log").start()
+    started.append(second)
+    second.wait_ready()
+    receiver.wait_for(lambda r: r.accepted_ids() >= want, 60, "every event after the restart")
+    assert receiver.accepted_ids() == want  # nothing missing (copies allowed, dropped by id)
+    second.wait_metric("cxstream_delivery_unfinished", lambda v: v == 0, 10)
+
+
+def test_an_endpoint_down_does_not_slow_another(deliver_settings, tmp_path, started):
+    """Bound: with one endpoint hanging (every request times out) for the whole test, the healthy
+    endpoint gets all 400 events within 5 s of `deliver` being ready, and p99 of
+    (arrival - first arrival) stays under 3 s; it is not held back by the other's retries."""
+    settings = deliver_settings()
+    healthy = Receiver().start()
+    hanging = Receiver(lambda event_id, n: (200, {}, 30.0)).start()
+    started.extend([healthy, hanging])
+    routes = write_routes(tmp_path / "routes.yaml", [
+        {"name": "healthy", "url": healthy.url, "match": {"channel": ["care", "marketing"]}},
+        {"name": "down", "url": hanging.url, "match": {"channel": ["care", "marketing"]}, "timeout_s": 1,
+         "max_attempts": 5, "concurrency": 4, "circuit_failures": 4, "circuit_open_s": 2,
+         "backoff_initial_s": 0.2, "backoff_max_s": 1},
+    ])
+    events = make_events(settings, 400)
+    produce(settings, events)
+    want = {event_id(value) for _, _, value in events}
+    deliver = DeliverProcess(settings, routes, tmp_path / "deliver.log").start()
+    started.append(deliver)
+    deliver.wait_ready()
+    ready_at = time.monotonic()
+    healthy.wait_for(lambda r: r.accepted_ids() >= want, 5, "healthy endpoint gets everything within 5 s")
+    took = time.monotonic() - ready_at
+    arrivals = sorted(s.at for s in healthy.seen)
+    p99 = arrivals[int(len(arrivals) * 0.99) - 1] - arrivals[0]
+    assert p99 < 3.0, p99
+    # the other endpoint is still down, its events unfinished, its circuit open
+    assert deliver.metric("cxstream_deliveries_total", endpoint="down", outcome="delivered") == 0
+    assert deliver.metric("cxstream_deliveries_total", endpoint="healthy", outcome="delivered") == len(want)
+    deliver.wait_metric("cxstream_delivery_circuit_open", lambda v: v == 1, 10, endpoint="down")
+    assert deliver.metric("cxstream_delivery_unfinished") > 0
+    print(f"healthy endpoint: {len(want)} events in {took:.2f} s with the other endpoint down")
+    deliver.kill()  # its unfinished events would be redelivered by the next run

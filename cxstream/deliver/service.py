@@ -39,6 +39,7 @@ log = logging.getLogger("cxstream.deliver")
 DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 OUTCOMES = ("delivered", "retried", "dead_lettered")
 COMMIT_INTERVAL_S = 0.2
+SHUTDOWN_GRACE_S = 10.0  # on SIGTERM: time given to deliveries under way; the rest is redelivered later
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
 
@@ -133,7 +134,7 @@ class DeliverService:
             raise self._fatal
 
     async def _shutdown(self, runner: web.AppRunner) -> None:
-        deadline = time.monotonic() + 15.0
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S
         while self._tasks and time.monotonic() < deadline:
             await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
         for task in list(self._tasks):
