@@ -70,3 +70,19 @@ def test_idle_customers_are_kept_as_bytes_until_used():
     assert isinstance(state, CustomerState) and isinstance(engine.customers["C05"], CustomerState)
     gone = engine.release({0, 1, 2, 3})
     assert len(gone) == 20 and not engine.customers and not engine.by_resource
+
+
+def test_a_customer_changed_after_the_flush_took_its_dirty_set_stays_live():
+    engine = Engine(load_rules())
+    engine.go_live()
+    records = _records(40)
+    engine.process(records[:30])
+    dirty, _ = engine.take_dirty()
+    stored = {s.customer_id: s.dump() for s in dirty}  # what the flush writes
+    engine.process(records[30:])  # the stream goes on while the flush awaits the broker
+    changed = set(engine.dirty)
+    assert changed
+    engine.dehydrate_idle([], stored.get)  # this flush's own customers are idle by now
+    for customer_id in changed:
+        assert isinstance(engine.customers[customer_id], CustomerState), "a change in flight was put away"
+    assert engine.state(next(iter(changed))).dump() not in stored.values()

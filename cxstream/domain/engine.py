@@ -242,7 +242,9 @@ class Engine:
 
         ``stored(customer_id)`` may return the bytes last written for an idle
         customer (unchanged since), so both places share one object."""
-        keep = set(keep)
+        # also whatever changed since the flush took its dirty set (the stream
+        # goes on while the flush awaits the broker): its stored form is stale
+        keep = set(keep) | self.dirty
         idle = self._hydrated - keep
         customers = self.customers
         for customer_id in idle:
