@@ -119,6 +119,7 @@ class DeliverService:
             "session.timeout.ms": int(s.session_timeout_s * 1000),
             "heartbeat.interval.ms": int(s.heartbeat_interval_s * 1000),
             "max.poll.interval.ms": 300_000,
+            "fetch.wait.max.ms": 50,  # a trigger should not wait up to 500 ms (the default) in a quiet broker
             "log_level": 3,
         })
         self.consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
