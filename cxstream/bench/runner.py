@@ -147,11 +147,7 @@ def _versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for module in ("faust", "aiokafka", "confluent_kafka", "orjson"):
         try:
-            imported = __import__(module)
-            version = getattr(imported, "__version__", None)
-            if module == "confluent_kafka":
-                version = imported.version()[0]
-            found[module] = str(version)
+            found[module] = str(getattr(__import__(module), "__version__", "?"))
         except Exception:
             pass
     return found
