@@ -144,3 +144,23 @@ def test_offsets_commit_lowest_unfinished():
     tracker.finish("t", 0, 8)
     assert tracker.to_commit() == {("t", 0): 9}
     assert tracker.unfinished() == 0
+
+
+def test_counting_receiver_verifies_and_drops_copies():
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from cxstream.deliver.receiver import CountingReceiver
+
+    async def scenario():
+        receiver = CountingReceiver(b"k")
+        async with TestClient(TestServer(receiver.app())) as client:
+            body = b'{"id":"e1","data":{"trigger":"outage_notice"}}'
+            headers = {"Idempotency-Key": "e1", "X-Cxstream-Signature": sign(b"k", body)}
+            assert (await client.post("/hook", data=body, headers=headers)).status == 200
+            assert (await client.post("/hook", data=body, headers=headers)).status == 200
+            bad = {"Idempotency-Key": "e2", "X-Cxstream-Signature": sign(b"x", body)}
+            assert (await client.post("/hook", data=body, headers=bad)).status == 401
+            stats = await (await client.get("/stats")).json()
+        assert stats == {"events": 1, "requests": 3, "copies": 1, "bad_signatures": 1,
+                         "by_trigger": {"outage_notice": 1}}
+    asyncio.run(scenario())
