@@ -355,7 +355,8 @@ def run_deliver(settings: Settings, args: argparse.Namespace | None = None) -> i
         from ..ops.topics import ensure_topics
 
         ensure_topics(settings)
-        ensure_deadletter_topic(settings)
+    # deliver's own topic: created when missing, whoever creates the contract's topics
+    ensure_deadletter_topic(settings)
 
     async def main() -> None:
         service = DeliverService(settings, routes)
