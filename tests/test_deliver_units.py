@@ -164,3 +164,14 @@ def test_counting_receiver_verifies_and_drops_copies():
         assert stats == {"events": 1, "requests": 3, "copies": 1, "bad_signatures": 1,
                          "by_trigger": {"outage_notice": 1}}
     asyncio.run(scenario())
+
+
+def test_a_delivery_outliving_a_revocation_cannot_finish_the_new_assignment():
+    tracker = OffsetTracker()
+    old = tracker.start("t", 0, 10)
+    tracker.drop([("t", 0)])  # revoked
+    new = tracker.start("t", 0, 10)  # re-assigned, read again
+    old.finish(10)  # the old delivery ends
+    assert tracker.to_commit() == {("t", 0): 10} and tracker.unfinished() == 1
+    new.finish(10)
+    assert tracker.to_commit() == {("t", 0): 11} and tracker.unfinished() == 0

@@ -29,10 +29,10 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..ops.settings import ConfigurationError, Settings
-from ..stream.sink import OutputSink
+from ..stream.sink import DeliveryFailed, OutputSink
 from .endpoint import EndpointClient, Outcome
 from .routes import Endpoint, Routes, RoutesError, load_routes
-from .tracker import OffsetTracker
+from .tracker import OffsetTracker, PartitionTracker
 
 log = logging.getLogger("cxstream.deliver")
 
@@ -219,11 +219,11 @@ class DeliverService:
     # --- one record ---------------------------------------------------------------------
     def _dispatch(self, message) -> None:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
-        self.tracker.start(topic, partition, offset)
+        tracker = self.tracker.start(topic, partition, offset)
         value = message.value()
         event, problem = classify(value, topic, self.topic_channels)
         if event is None:
-            task = asyncio.ensure_future(self._finish_unusable(message, problem))
+            task = asyncio.ensure_future(self._finish_unusable(message, problem, tracker))
         else:
             data = event.get("data") if isinstance(event.get("data"), dict) else {}
             channel = data.get("channel") or self.topic_channels.get(topic)
@@ -231,9 +231,9 @@ class DeliverService:
             type_ = event.get("type")
             endpoints = self.routes.matching(channel, trigger, type_)
             if not endpoints:
-                self.tracker.finish(topic, partition, offset)
+                tracker.finish(offset)
                 return
-            task = asyncio.ensure_future(self._deliver_all(message, value, event["id"], endpoints))
+            task = asyncio.ensure_future(self._deliver_all(message, value, event["id"], endpoints, tracker))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
@@ -243,10 +243,10 @@ class DeliverService:
             self._fatal = task.exception()
             log.error("deliver: stopping: %s", self._fatal)
 
-    async def _deliver_all(self, message, body: bytes, event_id: str, endpoints: list[Endpoint]) -> None:
-        outcomes = await asyncio.gather(*(self._deliver_one(message, body, event_id, e) for e in endpoints))
-        del outcomes
-        self.tracker.finish(message.topic(), message.partition(), message.offset())
+    async def _deliver_all(self, message, body: bytes, event_id: str, endpoints: list[Endpoint],
+                           tracker: PartitionTracker) -> None:
+        await asyncio.gather(*(self._deliver_one(message, body, event_id, e) for e in endpoints))
+        tracker.finish(message.offset())
 
     async def _deliver_one(self, message, body: bytes, event_id: str, endpoint: Endpoint) -> Outcome:
         outcome = await self.clients[endpoint.name].deliver(body, event_id)
@@ -259,11 +259,11 @@ class DeliverService:
             log.warning("deliver: event %s to %s dead-lettered: %s", event_id, endpoint.name, outcome.error)
         return outcome
 
-    async def _finish_unusable(self, message, problem: str) -> None:
+    async def _finish_unusable(self, message, problem: str, tracker: PartitionTracker) -> None:
         await self._dead_letter(message, None, None, problem, 0)
         log.warning("deliver: %s[%d]@%d dead-lettered: %s", message.topic(), message.partition(),
                     message.offset(), problem)
-        self.tracker.finish(message.topic(), message.partition(), message.offset())
+        tracker.finish(message.offset())
 
     async def _dead_letter(self, message, endpoint: str | None, status: int | None, error: str,
                            attempts: int) -> None:
@@ -365,5 +365,8 @@ def run_deliver(settings: Settings, args: argparse.Namespace | None = None) -> i
             loop.add_signal_handler(sig, service.stop)
         await service.run()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except DeliveryFailed as exc:  # the broker would not take a dead letter: stop, redeliver later
+        raise ConfigurationError(f"deliver stopped: {exc}") from None
     return 0

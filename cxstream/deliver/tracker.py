@@ -4,6 +4,10 @@ An offset is finished when every endpoint its event matched has delivered or
 dead-lettered it. The committable position of a partition is its lowest
 unfinished offset (or one past the highest seen when none is unfinished), so a
 restart never skips an unfinished event.
+
+:meth:`OffsetTracker.start` returns the partition's tracker; a delivery finishes
+its offset on that object, so a delivery that outlives a revocation (and a
+re-assignment of the same partition) cannot finish an offset of the new one.
 """
 
 from __future__ import annotations
@@ -12,31 +16,34 @@ import heapq
 
 
 class PartitionTracker:
-    __slots__ = ("pending", "done", "next_offset")
+    __slots__ = ("heap", "open", "next_offset")
 
     def __init__(self) -> None:
-        self.pending: list[int] = []  # heap of started offsets
-        self.done: set[int] = set()  # finished offsets still in the heap
+        self.heap: list[int] = []  # started offsets, lazily cleaned
+        self.open: set[int] = set()  # started, not finished
         self.next_offset: int | None = None  # one past the highest offset seen
 
     def start(self, offset: int) -> None:
-        heapq.heappush(self.pending, offset)
+        if offset in self.open:
+            return
+        self.open.add(offset)
+        heapq.heappush(self.heap, offset)
         if self.next_offset is None or offset + 1 > self.next_offset:
             self.next_offset = offset + 1
 
     def finish(self, offset: int) -> None:
-        self.done.add(offset)
-        while self.pending and self.pending[0] in self.done:
-            self.done.discard(heapq.heappop(self.pending))
+        self.open.discard(offset)
+        while self.heap and self.heap[0] not in self.open:
+            heapq.heappop(self.heap)
 
     def position(self) -> int | None:
         """The offset to commit (the next one to read after a restart); None if nothing seen."""
-        if self.pending:
-            return self.pending[0]
+        if self.heap:
+            return self.heap[0]
         return self.next_offset
 
     def unfinished(self) -> int:
-        return len(self.pending) - len(self.done)
+        return len(self.open)
 
 
 class OffsetTracker:
@@ -44,12 +51,16 @@ class OffsetTracker:
         self.partitions: dict[tuple[str, int], PartitionTracker] = {}
         self._committed: dict[tuple[str, int], int] = {}
 
-    def start(self, topic: str, partition: int, offset: int) -> None:
-        self.partitions.setdefault((topic, partition), PartitionTracker()).start(offset)
+    def start(self, topic: str, partition: int, offset: int) -> PartitionTracker:
+        tracker = self.partitions.get((topic, partition))
+        if tracker is None:
+            tracker = self.partitions[(topic, partition)] = PartitionTracker()
+        tracker.start(offset)
+        return tracker
 
     def finish(self, topic: str, partition: int, offset: int) -> None:
         tracker = self.partitions.get((topic, partition))
-        if tracker is not None:  # None: the partition was revoked meanwhile
+        if tracker is not None:
             tracker.finish(offset)
 
     def drop(self, keys) -> None:
