@@ -158,6 +158,7 @@ class Demo:
         self.rate = float(args.rate)
         self.broker = None
         self.worker: DemoWorker | None = None
+        self.webhooks = None  # cxstream.deliver.demo.DemoWebhooks
         self.settings: Settings = settings
         self.stop = threading.Event()
         self.producer: threading.Thread | None = None
@@ -243,6 +244,11 @@ class Demo:
         self._wait_ready()
         base = self.worker.base_url
         say(f"worker HTTP {base}/metrics  {base}/readyz  {base}/healthz  {base}/customers/C100000")
+        from cxstream.deliver.demo import DemoWebhooks
+
+        self.webhooks = DemoWebhooks(settings, workdir, _parent_death_signal(
+            signal.SIGKILL if self.broker is not None else signal.SIGTERM))
+        say(self.webhooks.start())
 
         # ---- the synthetic operator, sized so its whole scenario fits in the run
         operator = SyntheticOperator(seed=self.args.seed, customers=self.args.customers,
@@ -548,6 +554,9 @@ class Demo:
             say(f"            {channel:<10}{trigger:<18}{fmt(counted):>9}{fmt(on_topic[(channel, trigger)]):>10}{mark}")
         if not keys:
             say("            none")
+        if self.webhooks is not None:
+            for line in self.webhooks.summary_lines({e["id"] for e in care + marketing}):
+                say(line)
 
         say("")
         say(f" held back  {'trigger':<18}{'reason':<16}{'count':>9}")
@@ -696,6 +705,9 @@ class Demo:
             self.stop.set()
             if self.producer is not None:
                 self.produce_done.wait(70.0)
+            if self.webhooks is not None:
+                code = self.webhooks.stop()
+                self.say(f"stopped    deliver (exit {code})")
             if self.worker is not None and self.worker.process is not None:
                 code = self.worker.exit_code()
                 if code is None:
