@@ -175,3 +175,21 @@ def test_a_delivery_outliving_a_revocation_cannot_finish_the_new_assignment():
     assert tracker.to_commit() == {("t", 0): 10} and tracker.unfinished() == 1
     new.finish(10)
     assert tracker.to_commit() == {("t", 0): 11} and tracker.unfinished() == 0
+
+
+def test_cxstream_deliver_stops_start_up_with_one_line(tmp_path, monkeypatch, capsys):
+    from cxstream.ops.cli import main
+
+    for key in [k for k in __import__("os").environ if k.startswith("CXSTREAM_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("CXSTREAM_BROKER", "kafka://127.0.0.1:1")
+    monkeypatch.setenv("TEST_CX_SECRET", "never-shown-secret")
+    assert main(["deliver"]) == 2
+    assert "CXSTREAM_ROUTES is not set" in capsys.readouterr().err
+    routes = write(tmp_path, "endpoints:\n  - name: crm\n    url: http://x\n    match: {channel: care}\n"
+                             "    secret_env: TEST_CX_SECRET\n    concurrency: 0\n")
+    monkeypatch.setenv("CXSTREAM_ROUTES", str(routes))
+    assert main(["deliver"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "endpoint 'crm': concurrency: Input should be greater than or equal to 1" in err
+    assert "never-shown-secret" not in err and "Traceback" not in err
