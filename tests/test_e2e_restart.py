@@ -122,7 +122,8 @@ def test_restart_resumes_without_repeating(make_settings, tmp_path, stop, store)
     for event in events:
         ids_by_firing[(event["type"], event["subject"])].add(event["id"])
     # a redelivered trigger carries the same id as the original
-    assert all(len(ids) == 1 for ids in ids_by_firing.values()), ids_by_firing
+    assert all(len(ids) == 1 for ids in ids_by_firing.values()), [
+        (e["type"], e["subject"], e["time"], e["id"][:8]) for e in events if len(ids_by_firing[(e["type"], e["subject"])]) > 1]
     assert {s for (t, s) in ids_by_firing if t.endswith("outage_notice")} == set(ON_CELL)
     assert {s for (t, s) in ids_by_firing if t.endswith("service_restored")} == set(ON_CELL)
     assert {s for (t, s) in ids_by_firing if t.endswith("priority_care")} == {"X00"}

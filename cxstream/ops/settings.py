@@ -73,7 +73,11 @@ class Settings(BaseSettings):
         default=900.0, ge=0,
         description="A quality record older than the customer's latest event by more is 'late'.",
     )
-    batch_max: int = Field(default=2000, ge=1, description="Records handed to the domain at once.")
+    batch_max: int = Field(default=500, ge=1, description="Records handed to the domain at once.")
+    fetch_max_wait_ms: int = Field(
+        default=100, ge=1, le=30000,
+        description="Longest the broker may hold a fetch when little data is waiting (bounds latency).",
+    )
 
     # --- operations ------------------------------------------------------
     web_port: int = Field(default=6066, ge=1, le=65535)

@@ -22,15 +22,34 @@ import asyncio
 from typing import Awaitable, Callable, Optional
 
 from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
 
 HotHandler = Callable[[list], Awaitable[None]]
 
 
+class _ConsumerThread(AIOKafkaConsumerThread):
+    fetch_max_wait_ms = 1500
+
+    def _create_worker_consumer(self, transport):
+        consumer = super()._create_worker_consumer(transport)
+        # faust hard-codes 1500 ms; a broker that holds every fetch that long
+        # when little data is waiting (the embedded Tansu does) adds it to the
+        # latency of every record
+        consumer._fetch_max_wait_ms = self.fetch_max_wait_ms
+        return consumer
+
+
 class BatchConsumer(AIOKafkaConsumer):
     hot_topics: frozenset = frozenset()
     hot_handler: Optional[HotHandler] = None
+    fetch_max_wait_ms: int = 1500
+
+    def _new_consumer_thread(self):
+        thread = _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        thread.fetch_max_wait_ms = self.fetch_max_wait_ms
+        return thread
 
     def __post_init__(self) -> None:
         super().__post_init__()
