@@ -496,7 +496,7 @@ class Engine:
             if rule.hold_while_faulted and state.impacts:
                 self._suppress(rule, "active_fault")
                 continue
-            self._fire(rule, state, when, _fmt(when), previous, sorted(state.impacts))
+            self._fire(rule, state, when, _window(when, rule.cooldown), previous, sorted(state.impacts))
 
     # ======================================================================
     # firing
@@ -558,6 +558,16 @@ class Engine:
     def take_forwards(self) -> list[tuple[str, InputRecord]]:
         forwards, self.forwards = self.forwards, []
         return forwards
+
+
+def _window(when: float, cooldown: float) -> str:
+    """What makes a score-rule firing one firing: its cooldown window of event
+    time. After a crash, records may be replayed against alarms in another
+    order and the rule may fire a few minutes earlier or later; within the
+    same window it still carries the same CloudEvent id."""
+    if cooldown <= 0:
+        return _fmt(when)
+    return f"w{int(when // cooldown)}"
 
 
 def _fmt(when: float) -> str:

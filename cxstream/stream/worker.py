@@ -300,10 +300,10 @@ class CxWorker:
                 processed[tp] = part[-1].offset
                 self._emit()
                 self.metrics.observe_latency(time.monotonic() - received, len(part))
-        # No yield to the event loop inside a fetch: measured, a flush running
-        # between the slices of one fetch let a crash lose a cooldown whose
-        # offsets were already committed (tests/test_e2e_restart.py, SIGKILL).
-        # Fetches stay small instead (CXSTREAM_FETCH_MAX_WAIT_MS).
+        # No yield to the event loop inside one fetch: with one, a rebalance
+        # could start while a fetch was half processed and the worker stalled
+        # in it (tests/test_e2e_scaleout.py). Fetches stay small instead
+        # (CXSTREAM_FETCH_MAX_WAIT_MS), and outputs go out after every slice.
 
     async def _fault_outcomes_agent(self, stream) -> None:
         async for event in stream.events():
