@@ -40,11 +40,13 @@ class OutputSink:
 
     def produce(self, topic: str, key: bytes | str | None, value: bytes | None,
                 headers: list | None = None, partition: int | None = None) -> None:
-        extra = {} if partition is None else {"partition": partition}
         while True:
             try:
-                self._producer.produce(topic, value, key, headers=headers, on_delivery=self._on_delivery,
-                                       **extra)
+                if partition is None:
+                    self._producer.produce(topic, value, key, headers=headers, on_delivery=self._on_delivery)
+                else:
+                    self._producer.produce(topic, value, key, partition=partition, headers=headers,
+                                           on_delivery=self._on_delivery)
                 break
             except BufferError:
                 # local queue full: serve delivery reports until there is room

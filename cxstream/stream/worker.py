@@ -190,7 +190,7 @@ class CxWorker:
         """
         key = customer_id.encode()
         store = self.state_table.data
-        if hasattr(store, "_db_for_partition"):
+        if self._on_rocksdb:
             # RocksDB: one database per partition, chosen by us (faust's own
             # setter takes the partition from the current stream event)
             db = store._db_for_partition(partition)
@@ -213,10 +213,13 @@ class CxWorker:
     def _stored_in_memory(self, customer_id: str) -> bytes | None:
         """The bytes the in-memory table holds for this customer (shared with
         the engine's idle customers); None with RocksDB (not in memory)."""
-        store = self.state_table.data
-        if hasattr(store, "_db_for_partition"):
+        if self._on_rocksdb:
             return None
-        return store.data.get(customer_id.encode())
+        return self.state_table.data.data.get(customer_id.encode())
+
+    @property
+    def _on_rocksdb(self) -> bool:
+        return self.settings.store == "rocksdb"
 
     @property
     def _changelog_topic(self) -> str:
@@ -236,7 +239,7 @@ class CxWorker:
 
     # ------------------------------------------------------------- rebalance
     async def _on_assigned(self, sender, assigned: set[TP], **kwargs) -> None:
-        self._settled = False
+        self._settled = False  # until _on_rebalance_complete has restored them
 
     async def _on_revoked(self, sender, revoked: set[TP], **kwargs) -> None:
         # Make everything processed so far durable, then process nothing until
@@ -269,8 +272,7 @@ class CxWorker:
 
     # ---------------------------------------------------------------- agents
     async def _start_feed(self) -> None:
-        if self.sink is None:
-            self.sink = OutputSink(self.settings.confluent_config())
+        self._sink()
         self.feed = AlarmFeed(self.engine, self.settings.topics.faults, aiokafka_config(self.settings),
                               self._emit, self.outcomes)
         await self.feed.start()
@@ -286,7 +288,6 @@ class CxWorker:
         received = time.monotonic()
         source_of = self.source_of
         repartitioned = self.repartition_topic
-        processed = self._processed
         engine = self.engine
         chunk = self.settings.batch_max
         for tp, tp_records in batch:
@@ -297,7 +298,7 @@ class CxWorker:
                     break  # revoked meanwhile: its next owner reads it again
                 part = tp_records[start:start + chunk]
                 engine.process_fetch(source, topic, tp.partition, part, topic == repartitioned)
-                processed[tp] = part[-1].offset
+                self._processed[tp] = part[-1].offset  # (a flush swaps the dict)
                 self._emit()
                 self.metrics.observe_latency(time.monotonic() - received, len(part))
         # No yield to the event loop inside one fetch: with one, a rebalance
