@@ -189,6 +189,10 @@ class CxWorker:
         the state that reflects them was written.
         """
         key = customer_id.encode()
+        self._put_in_store(key, value, partition)
+        self._sink().produce(self._changelog_topic, key, value, partition=partition)
+
+    def _put_in_store(self, key: bytes, value: bytes | None, partition: int) -> None:
         store = self.state_table.data
         if self._on_rocksdb:
             # RocksDB: one database per partition, chosen by us (faust's own
@@ -208,7 +212,38 @@ class CxWorker:
             key_partition = getattr(store, "_key_partition", None)
             if key_partition is not None:
                 key_partition[key] = partition
-        self._sink().produce(self._changelog_topic, key, value, partition=partition)
+
+    def _top_up_changelog(self, partitions: set[int]) -> int:
+        """Read the changelog past the high watermark faust's recovery stopped at.
+
+        On the embedded Tansu the mark is the first offset of the last batch
+        plus one; the seal (see _seal) keeps it right, except when a worker was
+        killed between a flush's state and its seal. Reads until a fetch finds
+        nothing more; only where the seal is on.
+        """
+        from confluent_kafka import Consumer, TopicPartition
+
+        topic = self._changelog_topic
+        consumer = Consumer({**self.settings.confluent_config(), "group.id": f"{self.settings.app_id}-top-up",
+                             "enable.auto.commit": False})
+        applied = 0
+        try:
+            tps = []
+            for partition in sorted(partitions):
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                tps.append(TopicPartition(topic, partition, max(high, 0)))
+            consumer.assign(tps)
+            empty = 0
+            while empty < 2:
+                messages = consumer.consume(1000, timeout=0.25)
+                empty = 0 if messages else empty + 1
+                for message in messages:
+                    if message.error() is None and message.key():
+                        self._put_in_store(message.key(), message.value(), message.partition())
+                        applied += 1
+        finally:
+            consumer.close()
+        return applied
 
     def _stored_in_memory(self, customer_id: str) -> bytes | None:
         """The bytes the in-memory table holds for this customer (shared with
@@ -263,6 +298,10 @@ class CxWorker:
             released = self.engine.release(lost)
             log.info("partitions %s moved away: released %d customers", sorted(lost), len(released))
         if gained:
+            if self.seal_changelog:
+                late = self._top_up_changelog(gained)
+                if late:
+                    log.info("read %d changelog records past the reported high watermark", late)
             restored = self._restore(gained)
             log.info("partitions %s: restored %d customers from the changelog", sorted(gained), restored)
         self._held = now
