@@ -44,6 +44,9 @@ class _ConsumerThread(AIOKafkaConsumerThread):
 class BatchConsumer(AIOKafkaConsumer):
     hot_topics: frozenset = frozenset()
     hot_handler: Optional[HotHandler] = None
+    # whether the worker can take hot records now (partitions restored, alarm
+    # registry caught up); when not, the fetch is put back, see _drain_messages
+    hot_ready: Optional[Callable[[], bool]] = None
     fetch_max_wait_ms: int = 1500
 
     def _new_consumer_thread(self):
@@ -71,6 +74,19 @@ class BatchConsumer(AIOKafkaConsumer):
     def forget(self, tps) -> None:
         for tp in tps:
             self.committable.pop(tp, None)
+
+    async def _put_back(self, batch: list) -> None:
+        """Seek back to the start of a hot fetch the worker cannot take yet.
+
+        Waiting for the worker here would stall this loop, and with it the
+        changelog records faust's recovery is waiting for (a rebalance that
+        never finished recovering, seen in CI). The records are fetched again
+        once the worker is ready."""
+        assigned = self.assignment()
+        for tp, records in batch:
+            if tp in assigned:
+                await self.seek(tp, records[0].offset)
+        await asyncio.sleep(0.02)  # back-off: the same records come straight back
 
     async def _drain_messages(self, fetcher) -> None:  # pragma: no cover - exercised end to end
         callback = self.callback
@@ -113,7 +129,10 @@ class BatchConsumer(AIOKafkaConsumer):
                         await self.wait_first(callback(message), self.suspend_flow.wait())
                         read_offset[tp] = offset
                 if batch and generation == self.app.consumer_generation_id and self.hot_handler:
-                    await self.hot_handler(batch)
+                    if self.hot_ready is None or self.hot_ready():
+                        await self.hot_handler(batch)
+                    else:
+                        await self._put_back(batch)
                 unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:

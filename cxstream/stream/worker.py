@@ -86,7 +86,7 @@ class CxApp(faust.App):
     before_stop = None
     hot_topics: frozenset = frozenset()
     hot_handler = None
-
+    hot_ready = None
     fetch_max_wait_ms = 1500
 
     def _new_consumer(self):
@@ -95,6 +95,7 @@ class CxApp(faust.App):
         consumer = super()._new_consumer()
         consumer.hot_topics = self.hot_topics
         consumer.hot_handler = self.hot_handler
+        consumer.hot_ready = self.hot_ready
         return consumer
 
     async def on_stop(self) -> None:
@@ -161,6 +162,7 @@ class CxWorker:
         app.topics.add(self.customer_topics)
         app.hot_topics = frozenset(self.source_of)
         app.hot_handler = self._process_fetch
+        app.hot_ready = lambda: self.ready
         app.fetch_max_wait_ms = settings.fetch_max_wait_ms
         app.agent(self.faults_topic, name="fault_outcomes")(self._fault_outcomes_agent)
         app.timer(settings.flush_interval_s, name="flush")(self._flush_timer)
@@ -317,13 +319,10 @@ class CxWorker:
         await self.feed.start()
 
     async def _process_fetch(self, batch: list) -> None:
-        """One fetch of quality/customer records: into the engine at once."""
-        while not self.ready:
-            # act on no customer before partitions are restored and every
-            # known alarm is in the registry
-            if self.app.should_stop:
-                return
-            await asyncio.sleep(0.02)
+        """One fetch of quality/customer records: into the engine at once.
+
+        Called only while ``ready`` (partitions restored, every known alarm in
+        the registry): the consumer puts a fetch back until then."""
         received = time.monotonic()
         source_of = self.source_of
         repartitioned = self.repartition_topic
