@@ -18,12 +18,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# promtool and the Prometheus server, for the tests of deploy/prometheus
+# promtool and the Prometheus server, for the tests of deploy/prometheus;
+# Chromium and its WebDriver, for the browser test of the pages (tests/test_ui_browser.py)
 system-deps:
 	@command -v promtool >/dev/null 2>&1 || { \
 	  echo "installing Debian's prometheus package (promtool)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq prometheus >/dev/null; }
+	@test -x /usr/bin/chromedriver || { \
+	  echo "installing Debian's chromium and chromium-driver (the pages' browser test)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 demo: setup
 	$(BIN)/cxstream demo $(ARGS)
