@@ -78,6 +78,8 @@ def test_demo_runs_the_whole_scenario_on_a_fresh_machine(tmp_path):
     print(output)
     assert run.returncode == 0, output
     assert_gone(pids_in(output))
+    # where to open the pages while it runs
+    assert re.search(r"^pages +http://\S+/ui/faults .*http://\S+/ui/customers/\S+", output, re.MULTILINE), output
 
     scenario = SyntheticOperator(seed=7, customers=600).describe()
     impacted = scenario["outage"]["customers"]

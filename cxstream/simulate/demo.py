@@ -244,6 +244,7 @@ class Demo:
         self._wait_ready()
         base = self.worker.base_url
         say(f"worker HTTP {base}/metrics  {base}/readyz  {base}/healthz  {base}/customers/C100000")
+        say(f"pages      {base}/ui/faults (faults and whom they hurt)  {base}/ui/customers/C100000 (a customer)")
         from cxstream.deliver.demo import DemoWebhooks
 
         self.webhooks = DemoWebhooks(settings, workdir, _parent_death_signal(
