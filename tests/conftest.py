@@ -69,6 +69,7 @@ def make_test_settings(broker_url: str, data_root: Path, **overrides: object) ->
         care=f"t{uid}.care",
         marketing=f"t{uid}.marketing",
         deadletter=f"t{uid}.deadletter",
+        fault_impact=f"t{uid}.fault_impact",
     )
     data_dir = data_root / f"app-{uid}"
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,11 @@ both workers:
   every service_restored still appears (a redelivered trigger would carry the
   same CloudEvent id: one id per type and customer), and the survivor serves
   every customer's score, with the traffic sent meanwhile applied.
+
+Fault impact with two workers: each holds half the impacted customers, yet
+either answers ``GET /faults`` with all of them counted, pages the impacted
+ids of ``/faults/{id}`` across both, and ``cx.fault_impact`` ends with the
+fault's final document after the clear.
 """
 
 from __future__ import annotations
@@ -198,6 +203,38 @@ def test_two_workers_share_the_load_and_survive_one_stopping(make_settings, tmp_
             assert len(owners) == 1 and owners <= {url_a, url_b}, (cid, owners)
             served_by[cid] = owners.pop()
         owned = Counter(served_by.values())
+
+        # --- fault impact: either worker counts every impacted customer
+        def fault_views():
+            answers = [http_get(w, "/faults") for w in (a, b)]
+            if any(status != 200 for status, _, _ in answers):
+                return False
+            listed = [orjson.loads(body)["faults"] for _, _, body in answers]
+            if not all(len(docs) == 1 and docs[0]["impacted"]["total"] == len(on_cell) for docs in listed):
+                return False
+            return listed
+
+        listed = wait_for(fault_views, "both workers counting every customer ALM-S impacts", 20, a, b)
+        assert listed[0] == listed[1]
+        impact = listed[0][0]
+        assert (impact["alarm_id"], impact["resource_id"], impact["severity"], impact["active"]) == \
+            ("ALM-S", "CELL-S", "critical", True)
+        assert impact["impacted"]["by_tier"] == {"platinum": 0, "gold": len(on_cell), "silver": 0, "bronze": 0}
+        assert impact["impacted"]["by_segment"] == {"consumer": len(on_cell)}
+        assert impact["mean_score"] is not None and impact["mean_score"] < 100
+        assert {served_by[cid] for cid in on_cell} == {url_a, url_b}  # so the ids live on both
+        for w in (a, b):  # a page of ids gathered from both workers, whichever is asked
+            collected: list[str] = []
+            while True:
+                status, _, body = http_get(w, f"/faults/ALM-S?offset={len(collected)}&limit=5")
+                assert status == 200, (w.log_path.name, status, body)
+                page = orjson.loads(body)["customers"]
+                assert page["total"] == len(on_cell) and len(page["items"]) <= 5
+                if not page["items"]:
+                    break
+                collected += page["items"]
+            assert sorted(collected) == on_cell and len(set(collected)) == len(collected), collected
+        assert http_get(b, "/faults/ALM-NOPE")[0] == 404
         assert owned == Counter({url_a: ra["customers"], url_b: rb["customers"]}), (owned, ra, rb)
         # the alarm's customers are on both workers
         assert {served_by[cid] for cid in on_cell} == {url_a, url_b}
@@ -268,6 +305,17 @@ def test_two_workers_share_the_load_and_survive_one_stopping(make_settings, tmp_
         assert subjects["service_restored"] == set(on_cell)
         restored = triggers_of(care, "service_restored")
         assert all(e["data"]["faults"] == ["ALM-S"] and e["time"] == at(3000) for e in restored)
+
+        # --- cx.fault_impact ends with the fault's final document
+        def final_impact():
+            documents = [v for v in values(read_topic(settings_a, topics.fault_impact, idle_s=0.5)) if v]
+            return documents and not documents[-1]["active"] and documents
+        documents = wait_for(final_impact, "the final ALM-S document on cx.fault_impact", 20, a)
+        assert {d["alarm_id"] for d in documents} == {"ALM-S"}
+        assert documents[0]["active"] and documents[0]["cleared_at"] is None
+        final = documents[-1]
+        assert final["cleared_at"] == at(3000) and final["duration_s"] == 2700
+        assert final["impacted"]["total"] == len(on_cell)
     finally:
         if traffic is not None and traffic.is_alive():
             traffic.stop()

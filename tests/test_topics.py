@@ -33,7 +33,7 @@ def test_plan_names_partitions_and_policies(make_settings):
     policy = {spec.role: spec.config["cleanup.policy"] for spec in plan}
     assert policy == {
         "faults": "delete", "quality": "delete", "customers": "compact", "scores": "compact",
-        "care": "delete", "marketing": "delete", "deadletter": "delete",
+        "care": "delete", "marketing": "delete", "deadletter": "delete", "fault_impact": "compact",
     }
     for spec in plan:
         assert {"cleanup.policy", "retention.ms", "retention.bytes"} <= set(spec.config)
@@ -44,7 +44,7 @@ def test_plan_names_partitions_and_policies(make_settings):
             assert spec.config["retention.ms"] == str(7 * 24 * 3600 * 1000)
 
 
-def test_ensure_creates_the_seven_with_their_configs(settings):
+def test_ensure_creates_every_topic_with_its_config(settings):
     assert check_topics(settings)  # nothing exists yet: each topic reported missing
     created = ensure_topics(settings)
     assert created == [getattr(settings.topics, role) for role in ROLES]

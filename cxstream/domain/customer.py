@@ -23,7 +23,7 @@ class CustomerState:
     __slots__ = (
         "customer_id", "partition", "segment", "value_tier", "consent", "resources", "profile",
         "clock", "penalties", "fault_levels", "score", "published", "peaks", "recent",
-        "impacts", "episode", "fired", "updated_at", "quality_clock",
+        "impacts", "episode", "fired", "updated_at", "quality_clock", "trend", "incidents",
     )
 
     def __init__(self, customer_id: str, partition: int = 0):
@@ -47,6 +47,11 @@ class CustomerState:
         self.fired: dict[str, float] = {}  # rule id -> event time it last fired
         self.updated_at = 0.0
         self.quality_clock = 0.0  # latest quality event time (lateness is judged against it)
+        # the score over the last 24 h for the care page: flat [minute, score, minute, score, ...],
+        # integers, at most TREND_POINTS points (see trend.py for how it stays that small)
+        self.trend: list[int] = []
+        # reason code -> [observations, since minute, resource]: "3 dropped calls on CELL-0042 since 10:05"
+        self.incidents: dict[str, list] = {}
 
     # --- duplicates ---------------------------------------------------------
     def seen(self, event_hash: int) -> bool:
@@ -63,8 +68,8 @@ class CustomerState:
     # the first element is the format version.
     _FIELDS = ("customer_id", "partition", "segment", "value_tier", "consent", "resources", "profile",
                "clock", "penalties", "fault_levels", "score", "published", "peaks", "recent",
-               "impacts", "episode", "fired", "updated_at", "quality_clock")
-    FORMAT = 1
+               "impacts", "episode", "fired", "updated_at", "quality_clock", "trend", "incidents")
+    FORMAT = 2  # 2 added trend and incidents; format 1 still loads
 
     def dump(self) -> bytes:
         # Copied into an exact-size object: orjson's result keeps the capacity
@@ -74,15 +79,16 @@ class CustomerState:
             self.FORMAT, self.customer_id, self.partition, self.segment, self.value_tier, self.consent,
             self.resources, self.profile, self.clock, self.penalties, self.fault_levels, self.score,
             self.published, self.peaks, self.recent, self.impacts, self.episode, self.fired, self.updated_at,
-            self.quality_clock,
+            self.quality_clock, self.trend, self.incidents,
         ])))
 
     @classmethod
     def load(cls, raw: bytes) -> "CustomerState":
         values = orjson.loads(raw)
-        if values[0] != cls.FORMAT:
+        if values[0] not in (1, cls.FORMAT):
             raise ValueError(f"customer state format {values[0]!r} is not {cls.FORMAT}")
         state = cls.__new__(cls)
+        state.trend, state.incidents = [], {}  # absent from format 1
         for name, value in zip(cls._FIELDS, values[1:]):
             setattr(state, name, value)
         state.resources = tuple(state.resources)

@@ -21,8 +21,13 @@ from ..models.quality import parse_quality
 from ..models.rejection import InvalidRecord
 from .alarms import Alarm, AlarmRegistry
 from .customer import CustomerState, event_id_hash
+from .impact import ImpactLedger
 from .rules import Rule, RuleBook, RuleEvent
 from .scoring import ScoreModel
+from .trend import record as record_trend
+
+# A reason whose points fell below this starts counting its incidents afresh.
+INCIDENT_RESET_POINTS = 0.5
 
 HOUR = 3600.0
 
@@ -83,6 +88,8 @@ class Engine:
         self._hydrated: set[str] = set()
         self.by_resource: dict[str, set[str]] = {}
         self.alarms = AlarmRegistry()
+        self.impact = ImpactLedger()  # which of these customers each fault impacts
+        self.alarm_changes: set[str] = set()  # alarms changed since the stream layer last looked
         # Until the registry has read every alarm already on the faults topic,
         # customers are not reconciled with it (a replayed raise must not notify).
         self.live = False
@@ -163,6 +170,8 @@ class Engine:
             fade = 1.0
         else:  # out of order within the allowed lateness: fade it to the customer's clock
             fade = self.model.decay_factor(state.clock - when)
+        if points:
+            self._count_incidents(state, points, when, quality.resource_id)
         for code, value in points:
             self.model.add(state.penalties, code, value * fade)
         self._rescore(state, when)
@@ -199,6 +208,8 @@ class Engine:
         self.dirty.add(state.customer_id)
         if self.live:
             self._reconcile(state, when, cause=None)
+        if state.impacts:  # tier or segment may have changed
+            self.impact.sync(state, self.alarms.alarms)
 
     def apply_fault(self, record: InputRecord) -> str | None:
         """Apply one faults-topic record to the registry and, once live, to the
@@ -208,12 +219,18 @@ class Engine:
             changes = self.alarms.apply(notification, record.timestamp)
         except InvalidRecord as exc:
             return exc.reason
+        self.alarm_changes.update(alarm.alarm_id for alarm, _, _ in changes)
         if self.live:
             for alarm, resources, when in changes:
                 for resource in sorted(resources):
                     for customer_id in sorted(self.by_resource.get(resource, ())):
                         self._reconcile(self.state(customer_id), when, cause=alarm)
         return None
+
+    def prune_alarms(self) -> None:
+        """Forget faults cleared long ago, in the registry and the impact ledger."""
+        if self.alarms.prune():
+            self.impact.prune(self.alarms.alarms)
 
     def go_live(self) -> None:
         """The registry has caught up: bring every customer in line with it."""
@@ -222,6 +239,8 @@ class Engine:
             state = self.state(customer_id)
             if state.resources or state.impacts:
                 self._reconcile(state, None, cause=None)
+            if state.impacts:
+                self.impact.sync(state, self.alarms.alarms)
 
     # ======================================================================
     # ownership (partitions come and go with rebalances)
@@ -266,6 +285,7 @@ class Engine:
             self.customers[state.customer_id] = state
             self._hydrated.add(state.customer_id)
             self._reconcile(state, None, cause=None)
+            self.impact.sync(state, self.alarms.alarms)
         elif stored is not None:
             self.customers[state.customer_id] = stored
             self._hydrated.discard(state.customer_id)
@@ -284,6 +304,7 @@ class Engine:
                 self._hydrated.discard(customer_id)
                 self._unindex(state)
                 self.dirty.discard(customer_id)
+        self.impact.release(partitions)
         return gone
 
     def erase(self, customer_id: str, partition: int) -> None:
@@ -294,6 +315,7 @@ class Engine:
             self._hydrated.discard(customer_id)
             self._unindex(state)
             partition = state.partition
+        self.impact.forget(customer_id, partition)
         self.dirty.discard(customer_id)
         self.erased[customer_id] = partition
 
@@ -325,9 +347,27 @@ class Engine:
                 self.model.decay(state.penalties, when - state.clock)
             state.clock = when
 
+    def _count_incidents(self, state: CustomerState, points, when: float, resource: str | None) -> None:
+        """Count what went wrong per reason since its points last faded away,
+        for reasons in plain words ("3 dropped calls on CELL-0042 since 10:05")."""
+        incidents = state.incidents
+        for code, _ in points:
+            entry = incidents.get(code)
+            if entry is None or state.penalties.get(code, 0.0) < INCIDENT_RESET_POINTS:
+                entry = incidents[code] = [0, int(when // 60), resource]
+            entry[0] += 1
+            if resource is not None:
+                entry[2] = resource
+
     def _rescore(self, state: CustomerState, when: float) -> None:
+        previous = state.score
         score, _, _ = self.model.evaluate(state.penalties, state.fault_levels)
         state.score = score
+        record_trend(state.trend, int(when // 60), previous, score)
+        if state.incidents:
+            penalties = state.penalties
+            for code in [c for c in state.incidents if c not in penalties]:
+                del state.incidents[code]
         state.updated_at = max(state.updated_at, when)
         # highest score per hour over the drop window, for "down N points within 24 h"
         bucket = float(int(when // HOUR))
@@ -339,6 +379,8 @@ class Engine:
             peaks.append([bucket, score])
             if len(peaks) > 26:
                 del peaks[0]
+        if state.impacts:
+            self.impact.rescored(state)
         self.dirty.add(state.customer_id)
 
     def score_view(self, state: CustomerState) -> tuple[float, dict, list[dict]]:
@@ -408,6 +450,7 @@ class Engine:
             self._join_episode(state, alarm, at, previous)
         for alarm in escalated:
             self._join_episode(state, alarm, latest if when is None else when, previous)
+        self.impact.sync(state, self.alarms.alarms, left)
         if state.episode is not None and not state.impacts:
             self._end_episode(state, max(ends.values(), default=latest), previous)
         if state.score < previous:  # a fault sank the score: the score rules apply too

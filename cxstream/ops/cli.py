@@ -20,7 +20,7 @@ def _env_help() -> str:
     lines = ["environment (CXSTREAM_*):"]
     for name, field in Settings.model_fields.items():
         if name == "topics":
-            lines.append("  CXSTREAM_TOPIC_{FAULTS,QUALITY,CUSTOMERS,SCORES,CARE,MARKETING,DEADLETTER}"
+            lines.append("  CXSTREAM_TOPIC_{FAULTS,QUALITY,CUSTOMERS,SCORES,CARE,MARKETING,DEADLETTER,FAULT_IMPACT}"
                          "  topic names (defaults: the contract's)")
             continue
         default = field.default if field.default is not None else ""

@@ -29,6 +29,7 @@ class TopicNames(BaseSettings):
     care: str = "cx.triggers.care"
     marketing: str = "cx.triggers.marketing"
     deadletter: str = "cx.deadletter"
+    fault_impact: str = "cx.fault_impact"  # who each fault hurts (issue 7; not in the contract's table)
 
 
 class Settings(BaseSettings):

@@ -1,4 +1,4 @@
-"""The wire contract's seven topics, as data, and their creation and checking.
+"""The wire contract's seven topics and cx.fault_impact, as data, and their creation and checking.
 
 Every topic is created with its configuration stated explicitly: some brokers
 (the bundled Tansu among them) report through ``DescribeConfigs`` only what was
@@ -32,9 +32,10 @@ __all__ = [
 ]
 
 #: Contract roles, in the order of the contract's table (``settings.topics.<role>``).
-ROLES: tuple[str, ...] = ("faults", "quality", "customers", "scores", "care", "marketing", "deadletter")
+ROLES: tuple[str, ...] = ("faults", "quality", "customers", "scores", "care", "marketing", "deadletter",
+                          "fault_impact")
 #: Roles whose topic is compacted: latest value per key, tombstones erase.
-COMPACTED_ROLES: frozenset[str] = frozenset({"customers", "scores"})
+COMPACTED_ROLES: frozenset[str] = frozenset({"customers", "scores", "fault_impact"})
 #: Time-based retention of the delete-policy topics: 7 days.
 RETENTION_MS = 7 * 24 * 3600 * 1000
 #: How long a tombstone stays readable on a compacted topic: 1 day.
@@ -87,7 +88,7 @@ def topic_config(role: str) -> dict[str, str]:
 
 
 def topic_plan(settings: Settings) -> list[TopicSpec]:
-    """The contract's seven topics with names, partitions and configs from ``settings``."""
+    """The contract's seven topics and cx.fault_impact, with names, partitions and configs from ``settings``."""
     return [
         TopicSpec(
             name=getattr(settings.topics, role),

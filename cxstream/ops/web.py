@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -32,7 +33,8 @@ from faust.web import Request, Response, View
 
 from ..models.alarm import parse_fault
 from ..models.rejection import InvalidRecord
-from ..outputs.scores import score_document
+from ..domain.impact import impact_order
+from ..outputs.scores import care_view, score_document
 
 if TYPE_CHECKING:
     from ..stream.worker import CxWorker
@@ -155,8 +157,10 @@ def register_routes(worker: "CxWorker") -> None:
     async def customer(web, request: Request, customer_id: str) -> Response:
         state = worker.engine.state(customer_id)
         if state is not None:
-            return served(web.bytes(orjson.dumps(score_document(worker.engine, state)),
-                                    content_type="application/json"), own_url())
+            document = score_document(worker.engine, state)
+            if request.query.get("view") == "care":
+                document["care"] = care_view(worker.engine, state)
+            return served(web.bytes(orjson.dumps(document), content_type="application/json"), own_url())
         try:
             partition, owner = locate(worker, customer_id)
         except Unroutable as exc:
@@ -171,6 +175,99 @@ def register_routes(worker: "CxWorker") -> None:
             return unavailable(web, f"{forwarded_by} routed partition {partition} here, but its owner "
                                     f"is now {owner} (rebalancing)")
         return await forward(web, request, owner)
+
+    # --- fault impact ---------------------------------------------------
+    # Counts come from the partials of every partition, which every worker
+    # reads (stream/impact_feed.py): any worker answers alone. Only the
+    # customer ids of a fault live with the owners of their partitions; a page
+    # of them is gathered from those owners (``/faults/{id}/members``).
+
+    def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
+        try:
+            value = int(request.query.get(name, default))
+        except ValueError:
+            raise ValueError(f"{name} must be an integer") from None
+        if not low <= value <= high:
+            raise ValueError(f"{name} must be between {low} and {high}")
+        return value
+
+    @app.page("/faults")
+    async def faults(web, request: Request) -> Response:
+        if not worker.impact_ready:
+            return unavailable(web, "the fault-impact view is still catching up")
+        cleared = request.query.get("cleared", "") in ("1", "true", "yes")
+        documents = [worker.fault_document(alarm_id)
+                     for alarm_id, alarm in list(worker.engine.alarms.alarms.items())
+                     if alarm.active or cleared]
+        documents.sort(key=impact_order)
+        return served(web.bytes(orjson.dumps({"faults": documents, "count": len(documents)}),
+                                content_type="application/json"), own_url())
+
+    @app.page("/faults/{alarm_id}")
+    async def fault(web, request: Request, alarm_id: str) -> Response:
+        if not worker.impact_ready:
+            return unavailable(web, "the fault-impact view is still catching up")
+        document = worker.fault_document(alarm_id)
+        if document is None:
+            return served(web.json({"error": f"fault {alarm_id!r} is not known (never raised, or "
+                                             "cleared more than 24 h ago)"}, status=404), own_url())
+        try:
+            offset = _int(request, "offset", 0, 0, 10**9)
+            limit = _int(request, "limit", 100, 1, 1000)
+        except ValueError as exc:
+            return served(web.json({"error": str(exc)}, status=400), own_url())
+        # the page spans partitions in order, each partition's ids sorted; the
+        # partials say how many each partition has, so only the owners of the
+        # partitions the page touches are asked
+        counts = sorted((p["partition"], p["total"]) for p in worker.impact_view.of(alarm_id)
+                        if p.get("raised_at") in (None, worker.engine.alarms.alarms[alarm_id].raised_at))
+        items: list[str] = []
+        start = 0
+        for partition, count in counts:
+            if len(items) >= limit:
+                break
+            if offset + len(items) < start + count:
+                skip = max(0, offset - start)
+                try:
+                    ids = await members(alarm_id, partition)
+                except Unroutable as exc:
+                    return unavailable(web, str(exc))
+                items.extend(ids[skip:skip + limit - len(items)])
+            start += count
+        document["customers"] = {"items": items, "offset": offset, "limit": limit,
+                                 "total": sum(count for _, count in counts)}
+        return served(web.bytes(orjson.dumps(document), content_type="application/json"), own_url())
+
+    async def members(alarm_id: str, partition: int) -> list[str]:
+        """The ids of one partition's customers impacted by the fault, from its owner."""
+        owner = partition_owners(worker).get(partition)
+        if owner is None:
+            raise Unroutable(f"partition {partition} has no owner (rebalancing)")
+        if owner == own_url():
+            if not holds(partition):
+                raise Unroutable(f"partition {partition} is being restored here")
+            return [c for p, c in worker.engine.impact.customers(alarm_id) if p == partition]
+        url = f"{owner}/faults/{quote(alarm_id, safe='')}/members?partition={partition}"
+        try:
+            async with app.http_client.get(
+                url, headers={ROUTED_BY: own_url()}, timeout=aiohttp.ClientTimeout(total=ROUTE_TIMEOUT_S),
+            ) as answer:
+                if answer.status != 200:
+                    raise Unroutable(f"{owner} could not list partition {partition} ({answer.status})")
+                return orjson.loads(await answer.read())["customers"]
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise Unroutable(f"the owner {owner} did not answer ({type(exc).__name__}: {exc})") from None
+
+    @app.page("/faults/{alarm_id}/members")
+    async def fault_members(web, request: Request, alarm_id: str) -> Response:
+        try:
+            partition = _int(request, "partition", -1, 0, 10**6)
+        except ValueError as exc:
+            return served(web.json({"error": str(exc)}, status=400), own_url())
+        if not holds(partition):
+            return unavailable(web, f"partition {partition} is not held here")
+        ids = [c for p, c in worker.engine.impact.customers(alarm_id) if p == partition]
+        return served(web.json({"alarm_id": alarm_id, "partition": partition, "customers": ids}), own_url())
 
     @app.page("/tmf-api/alarmManagement/{version}/listener/{event_name}")
     class Listener(View):

@@ -6,6 +6,8 @@ import orjson
 
 from ..domain.customer import CustomerState
 from ..domain.engine import Engine
+from ..domain.explain import explain
+from ..domain.trend import points as trend_points
 from ..models.common import format_time
 
 
@@ -24,3 +26,38 @@ def score_document(engine: Engine, state: CustomerState) -> dict:
 
 def encode(document: dict) -> bytes:
     return orjson.dumps(document)
+
+
+def care_view(engine: Engine, state: CustomerState) -> dict:
+    """What a care agent needs on top of the score document (``?view=care``):
+    the trend over the last 24 h, reasons in plain words, active faults with
+    since when, and the triggers sent most recently per rule."""
+    _, _, reasons = engine.score_view(state)
+    latest = state.clock or state.updated_at
+    since_minute = int((latest - 24 * 3600) // 60)
+    history = [{"time": format_time(minute * 60), "score": score}
+               for minute, score in trend_points(state.trend, since_minute)]
+    if latest:
+        history.append({"time": format_time(latest), "score": round(state.score, 1)})
+    faults = []
+    for alarm_id, since in sorted(state.impacts.items(), key=lambda item: (item[1], item[0])):
+        alarm = engine.alarms.get(alarm_id)
+        faults.append({"alarm_id": alarm_id, "resource_id": alarm.resource_id if alarm else None,
+                       "severity": alarm.severity if alarm else None,
+                       "planned": bool(alarm and alarm.planned), "since": format_time(since)})
+    rules = {rule.id: rule for rule in engine.rules.rules}
+    triggers = []
+    for rule_id, when in sorted(state.fired.items(), key=lambda item: (-item[1], item[0])):
+        rule = rules.get(rule_id)
+        triggers.append({"rule_id": rule_id, "trigger": rule.trigger if rule else rule_id,
+                         "channel": rule.channel if rule else None, "time": format_time(when)})
+    return {
+        "value_tier": state.value_tier,
+        "segment": state.segment,
+        "marketing_consent": state.consent,
+        "history": history,
+        "explanations": [{**reason, "text": explain(reason["code"], state, engine.alarms)}
+                         for reason in reasons],
+        "faults": faults,
+        "recent_triggers": triggers,
+    }

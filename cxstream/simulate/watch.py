@@ -241,7 +241,8 @@ def render_status(
     published = sum(n for _, n in bands)
     if published:
         scores = " │ ".join(f"{label} {100.0 * n / published:4.1f}%" for label, n in bands)
-        scores += f"   ({fmt_int(published)} published in the last {snap.at - recent.at:.0f} s)"
+        scores += (f"   ({fmt_int(published)} published in the last {snap.at - recent.at:.0f} s)"
+                   if recent is not None else f"   ({fmt_int(published)} published)")
     else:
         all_bands = score_bands(snap.score_histogram())
         total = sum(n for _, n in all_bands)

@@ -119,7 +119,7 @@ class AlarmFeed:
                         outcomes.rejected(tp.partition, message.offset, reason)
                     outcomes.positions[tp.partition] = message.offset + 1
             if batches:
-                engine.alarms.prune()
+                engine.prune_alarms()
                 outcomes.advanced()
                 self.on_batch()
             if not self.caught_up.is_set():

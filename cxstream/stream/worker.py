@@ -8,6 +8,10 @@
 - flush timer, every ``CXSTREAM_FLUSH_INTERVAL_S``: coalesced score documents,
   then (after the broker acknowledged every output) the changed customers'
   state to the changelogged table, then the input offsets are released.
+- fault impact: each flush also writes the changed partials of this worker's
+  partitions to an internal topic every worker reads (impact_feed.py), and the
+  combined document of each fault whose home partition is here to
+  ``cx.fault_impact`` when it changed (domain/impact.py).
 
 Offsets are never committed past state that is not in the changelog, and state
 never says a trigger was sent before the broker has it. After a crash the
@@ -24,16 +28,19 @@ import ssl
 import time
 
 import faust
+import orjson
 from faust.types import TP
 
 from ..domain.customer import CustomerState
 from ..domain.engine import Engine, InputRecord
+from ..domain.impact import combine
 from ..domain.rules import RuleBook
 from ..ops.metrics import Metrics
 from ..ops.settings import Settings
 from ..outputs import cloudevents, deadletters, scores
 from .alarm_feed import AlarmFeed, FaultOutcomes
 from .batch_consumer import BatchConsumer
+from .impact_feed import ImpactView, partial_key
 from .sink import DeliveryFailed, OutputSink
 
 log = logging.getLogger(__name__)
@@ -114,6 +121,10 @@ class CxWorker:
         self.outcomes = FaultOutcomes()
         topics = settings.topics
         self.repartition_topic = f"{settings.app_id}-unkeyed-input"
+        self.impact_topic = f"{settings.app_id}-fault-impact-partials"
+        self.impact_view: ImpactView | None = None
+        self._impact_dirty: set[str] = set()  # faults whose combined document may have changed
+        self._impact_written: dict[str, bytes] = {}  # fault -> last document written to cx.fault_impact
         self.app = app = CxApp(
             settings.app_id,
             broker=f"kafka://{settings.bootstrap}",
@@ -309,14 +320,70 @@ class CxWorker:
         self._held = now
         self._assigned = now
         self._settled = True
+        self._impact_dirty.update(self.engine.alarms.alarms)  # home partitions may have moved
         self._emit()
 
     # ---------------------------------------------------------------- agents
     async def _start_feed(self) -> None:
         self._sink()
+        await self._start_impact_view()
         self.feed = AlarmFeed(self.engine, self.settings.topics.faults, aiokafka_config(self.settings),
                               self._emit, self.outcomes)
         await self.feed.start()
+
+    async def _start_impact_view(self) -> None:
+        from ..ops.topics import TopicSpec, ensure_topics, topic_config
+
+        spec = TopicSpec(self.impact_topic, 1, self.settings.replication_factor, topic_config("fault_impact"))
+        await asyncio.get_running_loop().run_in_executor(None, lambda: ensure_topics(self.settings, [spec]))
+        view = ImpactView(self.impact_topic, aiokafka_config(self.settings), self._impact_dirty.update)
+        await view.start()
+        self.impact_view = view
+
+    def home_partition(self, alarm_id: str) -> int:
+        """The partition whose owner writes the fault's document to cx.fault_impact."""
+        from ..ops.web import customer_partition
+
+        return customer_partition(alarm_id, self.settings.partitions)
+
+    def fault_document(self, alarm_id: str) -> dict | None:
+        """The fault-impact document of one fault, combined over all partitions."""
+        alarm = self.engine.alarms.get(alarm_id)
+        if alarm is None or self.impact_view is None:
+            return None
+        return combine(alarm, self.impact_view.of(alarm_id))
+
+    @property
+    def impact_ready(self) -> bool:
+        view, feed = self.impact_view, self.feed
+        return (self._settled and view is not None and view.caught_up.is_set()
+                and feed is not None and feed.caught_up.is_set())
+
+    def _write_impact(self) -> None:
+        """This worker's changed partials, then the changed documents of the
+        faults whose home partition it owns."""
+        view = self.impact_view
+        if view is None:
+            return  # the partials wait in the ledger until the topic is there
+        sink = self._sink()
+        for alarm_id, partition, partial in self.engine.impact.take_changed():
+            sink.produce(self.impact_topic, partial_key(alarm_id, partition),
+                         None if partial is None else orjson.dumps(partial))
+        self._impact_dirty |= self.engine.alarm_changes
+        self.engine.alarm_changes = set()
+        if not self.impact_ready:
+            return
+        dirty, self._impact_dirty = self._impact_dirty, set()
+        topic = self.settings.topics.fault_impact
+        for alarm_id in sorted(dirty):
+            document = self.fault_document(alarm_id)
+            if document is None or self.home_partition(alarm_id) not in self._held:
+                self._impact_written.pop(alarm_id, None)
+                continue
+            encoded = orjson.dumps(document)
+            if self._impact_written.get(alarm_id) != encoded:
+                sink.produce(topic, alarm_id.encode(), encoded)
+                self._impact_written[alarm_id] = encoded
 
     async def _process_fetch(self, batch: list) -> None:
         """One fetch of quality/customer records: into the engine at once.
@@ -420,6 +487,7 @@ class CxWorker:
                 if first + FLUSH_SLICE < len(dirty):
                     await asyncio.sleep(0)  # the stream goes on between slices
             self.metrics.observe_scores(published)
+            self._write_impact()
             for customer_id in erased:
                 sink.produce(topic, customer_id.encode(), None)
             # Every trigger fired before a state above was captured is now
@@ -465,6 +533,8 @@ class CxWorker:
             log.error("final flush failed: %s", exc)
         if self.feed is not None:
             await self.feed.stop()
+        if self.impact_view is not None:
+            await self.impact_view.stop()
         if self.sink is not None:
             self.sink.close()
         log.info("cxstream worker stopped: %d customers, %d active alarms",
