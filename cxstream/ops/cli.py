@@ -122,6 +122,12 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     return run_deliver(_settings(), args)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from ..replay.cli import run_replay
+
+    return run_replay(_settings(), args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cxstream",
@@ -179,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_arguments(bench)
     bench.set_defaults(func=cmd_bench)
+
+    replay = sub.add_parser(
+        "replay", help="rule dry-run: what recorded input would have fired (offline, no Kafka writes)")
+    from ..replay.cli import add_arguments as replay_arguments
+
+    replay_arguments(replay)
+    replay.set_defaults(func=cmd_replay)
 
     topics = sub.add_parser("topics", help="create the contract's topics",
                             description="Create the contract's topics with their partitions, "
