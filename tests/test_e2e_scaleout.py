@@ -32,6 +32,7 @@ from datetime import datetime, timedelta, timezone
 import orjson
 from aiokafka.partitioner import murmur2
 
+from cxstream.models.outputs import FaultImpact
 from cxstream.ops.broker import free_port
 from cxstream.ops.topics import ensure_topics
 from cxstream.ops.web import ROUTED_BY, SERVED_BY
@@ -217,6 +218,7 @@ def test_two_workers_share_the_load_and_survive_one_stopping(make_settings, tmp_
         listed = wait_for(fault_views, "both workers counting every customer ALM-S impacts", 20, a, b)
         assert listed[0] == listed[1]
         impact = listed[0][0]
+        FaultImpact.model_validate(impact)
         assert (impact["alarm_id"], impact["resource_id"], impact["severity"], impact["active"]) == \
             ("ALM-S", "CELL-S", "critical", True)
         assert impact["impacted"]["by_tier"] == {"platinum": 0, "gold": len(on_cell), "silver": 0, "bronze": 0}
@@ -312,6 +314,8 @@ def test_two_workers_share_the_load_and_survive_one_stopping(make_settings, tmp_
             return documents and not documents[-1]["active"] and documents
         documents = wait_for(final_impact, "the final ALM-S document on cx.fault_impact", 20, a)
         assert {d["alarm_id"] for d in documents} == {"ALM-S"}
+        for document in documents:
+            FaultImpact.model_validate(document)
         assert documents[0]["active"] and documents[0]["cleared_at"] is None
         final = documents[-1]
         assert final["cleared_at"] == at(3000) and final["duration_s"] == 2700

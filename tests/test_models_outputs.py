@@ -160,3 +160,22 @@ def test_dead_letter_examples() -> None:
 def test_dead_letter_drift_is_caught(change: dict) -> None:
     with pytest.raises(ValidationError):
         DeadLetter.model_validate({**DEAD, **change})
+
+
+def test_fault_impact_documents_validate_and_drift_is_caught() -> None:
+    from cxstream.domain.alarms import Alarm
+    from cxstream.domain.impact import combine
+    from cxstream.models.outputs import FaultImpact
+
+    alarm = Alarm("ALM-1", "SITE-1", "critical", raised_at=1763805600.0, changed_at=1763805600.0)
+    partial = {"raised_at": alarm.raised_at, "total": 2, "by_tier": {"gold": 2},
+               "by_segment": {"consumer": 2}, "score_sum": 120.0}
+    active = combine(alarm, [partial])
+    assert FaultImpact.model_validate(active).mean_score == 60.0
+    alarm.cleared_at = alarm.raised_at + 600
+    cleared = FaultImpact.model_validate(combine(alarm, [partial]))
+    assert not cleared.active and cleared.duration_s == 600
+    with pytest.raises(ValidationError):
+        FaultImpact.model_validate({**active, "active": False})
+    with pytest.raises(ValidationError):
+        FaultImpact.model_validate({**active, "extra": 1})

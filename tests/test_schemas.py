@@ -18,6 +18,7 @@ EXPECTED_FILES = {
     "score.schema.json",
     "trigger-cloudevent.schema.json",
     "deadletter.schema.json",
+    "fault-impact.schema.json",
 }
 REGENERATE = "schemas/ is out of date: run `python -m cxstream.models.schemas` and commit the result"
 

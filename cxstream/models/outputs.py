@@ -22,6 +22,7 @@ __all__ = [
     "TriggerData",
     "CloudEvent",
     "DeadLetter",
+    "FaultImpact",
     "TRIGGER_TYPE_PREFIX",
     "CLOUDEVENT_CONTENT_TYPE",
 ]
@@ -143,4 +144,40 @@ class DeadLetter(_Out):
     def _one_payload(self) -> DeadLetter:
         if self.payload is not None and self.payload_b64 is not None:
             raise ValueError("payload and payload_b64 are exclusive: payload_b64 only when the value is not UTF-8")
+        return self
+
+
+class ImpactCounts(_Out):
+    """How many customers a fault impacts, in total and by value tier and segment."""
+
+    total: Count
+    by_tier: dict[Literal["platinum", "gold", "silver", "bronze"], Count] = Field(
+        description="Every tier, zero included.")
+    by_segment: dict[str, Count] = Field(description="By customer segment; 'unknown' when a customer has none.")
+
+
+class FaultImpact(_Out):
+    """A value of ``cx.fault_impact`` (key: the alarm id), and of ``GET /faults``: one fault and
+    whom it hurts, over every worker's customers."""
+
+    alarm_id: NonEmptyStr
+    resource_id: NonEmptyStr
+    resource_type: Annotated[str, Strict()] | None
+    severity: Literal["critical", "major", "minor", "warning", "indeterminate"]
+    raised_at: Rfc3339
+    cleared_at: Rfc3339 | None
+    active: Annotated[bool, Strict()]
+    planned: Annotated[bool, Strict()]
+    service_affecting: Annotated[bool, Strict()]
+    duration_s: Annotated[float, Strict(), Field(ge=0)] | None = Field(description="Raise to clear, once cleared.")
+    impacted: ImpactCounts = Field(description="At the clear, for a cleared fault: its final totals.")
+    mean_score: Score | None = Field(description="Mean score of the impacted customers; null when none.")
+    updated_at: Rfc3339 = Field(description="Event time of the alarm's latest change.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FaultImpact:
+        if self.active != (self.cleared_at is None):
+            raise ValueError("active must be true exactly when cleared_at is null")
+        if (self.duration_s is None) != (self.cleared_at is None):
+            raise ValueError("duration_s is set exactly when cleared_at is")
         return self

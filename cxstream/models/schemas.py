@@ -17,7 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from .alarm import ALARM_EVENT_TYPES, CLEAR_EVENT_TYPES, AlarmIn, ClearAlarmIn
 from .customer import CustomerRecord
-from .outputs import CloudEvent, DeadLetter, ScoreDocument
+from .outputs import CloudEvent, DeadLetter, FaultImpact, ScoreDocument
 from .quality import QualityRecord
 
 __all__ = ["generate", "write", "render", "SCHEMA_DIR", "DIALECT"]
@@ -197,6 +197,12 @@ def generate() -> dict[str, dict[str, Any]]:
             "Trigger CloudEvent (cx.triggers.care, cx.triggers.marketing)",
             "CloudEvents 1.0 structured mode; type is io.cxstream.trigger.<data.trigger>, subject and "
             "partitionkey are data.customer_id.",
+        ),
+        "fault-impact.schema.json": (
+            FaultImpact,
+            "Fault impact (cx.fault_impact, GET /faults)",
+            "One fault and the customers it impacts, counted over every worker; keyed by alarm id, "
+            "written whenever it changes and a last time when the fault clears.",
         ),
         "deadletter.schema.json": (
             DeadLetter,
