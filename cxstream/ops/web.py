@@ -91,7 +91,10 @@ def _lower_camel(name: str) -> str:
 
 
 def register_routes(worker: "CxWorker") -> None:
+    from ..ui.routes import register_ui
+
     app = worker.app
+    register_ui(worker)  # the pages (/ui/...), rendered from the JSON answers below
 
     @app.page("/healthz")
     async def healthz(web, request: Request) -> Response:
