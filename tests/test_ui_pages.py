@@ -115,12 +115,25 @@ def test_faults_table_lists_each_fault_with_its_impact_and_refreshes_itself():
     assert page.classes["fault"] == 2
     assert "/ui/faults/ALM-77" in page.links and "/ui/faults/ALM-9" in page.links
     words = visible(text)
-    assert "ALM-77 SITE-0007 site critical since 22 Nov 10:05 UTC no 1,234 3 10 100 1,121" in words
-    assert "consumer 1,200, business 34" in words
+    assert "ALM-77 SITE-0007 site critical since 22 Nov 10:05 no 1,234 3 10 100 1,121" in words
+    assert "consumer 1,200" in words and "business 34" in words
+    assert "as of 22 Nov 2026 10:06 UTC" in words
     assert "61.2" in words
     assert "ALM-9 CELL-0042 major" in words and "planned" in words and "unknown 5" in words
     # the order of the document is kept (the endpoint sorts by impact)
     assert text.index('data-alarm-id="ALM-77"') < text.index('data-alarm-id="ALM-9"')
+
+
+def test_faults_page_takes_the_documents_as_served():
+    # {"faults", "count"}: no as_of, no complete flag -- nothing claims a time or a partial view
+    text = pages.faults_page({"faults": [fault()], "count": 1})
+    page = parse(text)
+    assert "as of" not in visible(text) and "partial" not in page.ids
+    assert "/ui/faults?cleared=1" in page.links
+    text = pages.faults_page({"faults": [], "count": 0}, cleared=True)
+    page = parse(text)
+    assert "no-faults" in page.ids and "none cleared recently" in visible(text)
+    assert page.ids["toggle-cleared"]["href"] == "/ui/faults"
 
 
 def test_faults_empty_state_and_partial_view():
@@ -137,7 +150,7 @@ def test_cleared_fault_shows_when_and_how_long():
                                                duration_s=4.5 * 3600)], "complete": True, "as_of": None})
     parse(text)
     assert 'class="fault cleared"' in text
-    assert "cleared 22 Nov 14:35 UTC after 4 h 30 min" in visible(text)
+    assert "cleared 22 Nov 14:35 after 4 h 30 min" in visible(text)
 
 
 def test_everything_from_a_document_is_escaped():

@@ -49,7 +49,7 @@ header.top nav a:hover { color:#fff; }
 header.top form { margin-left:auto; display:flex; gap:6px; }
 header.top input { padding:4px 8px; border-radius:4px; border:1px solid #46546a; background:#222d3d; color:#fff; }
 header.top button { padding:4px 10px; border-radius:4px; border:0; background:#3b7bd4; color:#fff; cursor:pointer; }
-main { max-width:1180px; margin:0 auto; padding:20px 24px 40px; }
+main { max-width:1260px; margin:0 auto; padding:20px 24px 40px; }
 h1 { font-size:22px; margin:4px 0 4px; }
 h2 { font-size:16px; margin:0 0 10px; color:var(--muted); text-transform:uppercase; letter-spacing:.04em; }
 .sub { color:var(--muted); margin:0 0 16px; }
@@ -59,9 +59,10 @@ h2 { font-size:16px; margin:0 0 10px; color:var(--muted); text-transform:upperca
 .row { display:grid; grid-template-columns: minmax(0,1fr) minmax(0,1fr); gap:16px; margin-top:16px; }
 .row > .card { margin-bottom:0; }
 table { border-collapse:collapse; width:100%; }
-th, td { text-align:left; padding:7px 10px; border-bottom:1px solid var(--line); vertical-align:top; }
+th, td { text-align:left; padding:7px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
 th { font-size:12px; color:var(--muted); text-transform:uppercase; letter-spacing:.03em; font-weight:600; }
 .nowrap { white-space:nowrap; }
+.scroll { overflow-x:auto; }
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 tbody tr:hover { background:#f0f4fa; }
 tr.cleared { color:var(--muted); }
@@ -140,12 +141,12 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def fmt_time(value: Any, *, short: bool = False) -> str:
-    """``22 Nov 2026 10:05 UTC`` (``22 Nov 10:05 UTC`` when short), escaped; the raw text
-    when it is not a time."""
+    """``22 Nov 2026 10:05 UTC`` (``22 Nov 10:05`` when short, for columns headed UTC),
+    escaped; the raw text when it is not a time."""
     parsed = parse_time(value)
     if parsed is None:
         return _e(value)
-    shown = parsed.strftime("%d %b %H:%M UTC" if short else "%d %b %Y %H:%M UTC")
+    shown = parsed.strftime("%d %b %H:%M" if short else "%d %b %Y %H:%M UTC")
     return f'<time datetime="{_e(value)}">{shown}</time>'
 
 
@@ -244,7 +245,7 @@ def _segments(impacted: Doc) -> str:
     if not by_segment:
         return '<span class="muted">—</span>'
     parts = sorted(by_segment.items(), key=lambda kv: (-(kv[1] or 0), str(kv[0])))
-    return ", ".join(f"{_e(name)} {fmt_number(count)}" for name, count in parts)
+    return ", ".join(f'<span class="nowrap">{_e(name)} {fmt_number(count)}</span>' for name, count in parts)
 
 
 def _fault_state(fault: Doc) -> str:
@@ -277,7 +278,7 @@ def fault_row(fault: Doc) -> str:
     return (
         f'<tr class="fault{"" if active else " cleared"}" data-alarm-id="{_e(alarm)}">'
         f'<td class="nowrap"><a class="alarm" href="{fault_href(alarm)}">{_e(alarm)}</a></td>'
-        f'<td class="resource">{_resource(fault)}</td>'
+        f'<td class="resource nowrap">{_resource(fault)}</td>'
         f"<td>{severity_badge(fault.get('severity'))}</td>"
         f'<td class="nowrap">{_fault_state(fault)}</td>'
         f"<td>{_planned(fault)}</td>"
@@ -289,25 +290,33 @@ def fault_row(fault: Doc) -> str:
     )
 
 
-def faults_page(doc: Doc) -> str:
-    """``/ui/faults``: the fault-impact table of ``GET /faults``, refreshing every 5 s."""
+def faults_page(doc: Doc, *, cleared: bool = False) -> str:
+    """``/ui/faults``: the fault-impact table of ``GET /faults``, refreshing every 5 s.
+
+    ``cleared``: the document includes recently cleared faults (``GET /faults?cleared=1``).
+    """
     faults: Sequence[Doc] = list(doc.get("faults") or [])
     notice = ""
     if doc.get("complete") is False:
         notice = ('<p class="notice partial" id="partial">Partial view: not every worker answered, '
                   "so the counts below may be low. The page retries by itself.</p>")
     if faults:
-        head = ("<thead><tr><th>Alarm</th><th>Resource</th><th>Severity</th><th>Raised</th><th>Planned</th>"
+        head = ("<thead><tr><th>Alarm</th><th>Resource</th><th>Severity</th><th>Raised (UTC)</th><th>Planned</th>"
                 '<th class="num">Impacted</th>'
                 + "".join(f'<th class="num">{t}</th>' for t in TIERS)
                 + '<th>By segment</th><th class="num">Mean score</th></tr></thead>')
         rows = "\n".join(fault_row(f) for f in faults)
-        table = f'<table id="faults">{head}<tbody>\n{rows}\n</tbody></table>'
+        table = f'<div class="scroll"><table id="faults">{head}<tbody>\n{rows}\n</tbody></table></div>'
+    elif cleared:
+        table = '<p class="empty" id="no-faults">No active faults, and none cleared recently.</p>'
     else:
         table = '<p class="empty" id="no-faults">No active faults. Every customer is being served.</p>'
-    active = sum(1 for f in faults if f.get("active", True))
-    subtitle = (f"{active} active, most valuable customers first · as of {fmt_time(doc.get('as_of'))} · "
-                f"refreshes every {FAULTS_REFRESH_S} s")
+    active = sum(1 for f in faults if f.get("active", f.get("cleared_at") is None))
+    as_of = f" · as of {fmt_time(doc['as_of'])}" if doc.get("as_of") else ""
+    toggle = ('<a id="toggle-cleared" href="/ui/faults">active only</a>' if cleared else
+              '<a id="toggle-cleared" href="/ui/faults?cleared=1">show recently cleared too</a>')
+    subtitle = (f"{active} active, most valuable customers first{as_of} · refreshes every "
+                f"{FAULTS_REFRESH_S} s · {toggle}")
     body = f'{notice}<section class="card">{table}</section>'
     return layout("Faults and the customers they hurt", body, refresh_s=FAULTS_REFRESH_S, subtitle=subtitle)
 

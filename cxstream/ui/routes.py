@@ -3,7 +3,8 @@
 ``register_ui(worker)`` adds:
 
 - ``/ui`` and ``/ui/`` → redirect to ``/ui/faults``;
-- ``/ui/faults``: the fault-impact table (``GET /faults``);
+- ``/ui/faults``: the fault-impact table (``GET /faults``; ``?cleared=1`` adds the
+  recently cleared faults);
 - ``/ui/faults/{alarm_id}``: one fault and its impacted customers, paged
   (``GET /faults/{alarm_id}?offset=&limit=``);
 - ``/ui/customers/{customer_id}``: the care view (``GET /customers/{id}?view=care``);
@@ -108,8 +109,10 @@ def register_ui(worker: "CxWorker") -> None:
 
     @app.page("/ui/faults")
     async def ui_faults(web, request: Request) -> Response:
-        status, body, raw = await fetch("/faults")
-        return render(web, status, body, raw, pages.faults_page, "fault list", "")
+        cleared = request.query.get("cleared", "") in ("1", "true", "yes")
+        status, body, raw = await fetch("/faults?cleared=1" if cleared else "/faults")
+        return render(web, status, body, raw, lambda doc: pages.faults_page(doc, cleared=cleared),
+                      "fault list", "")
 
     @app.page("/ui/faults/{alarm_id}")
     async def ui_fault(web, request: Request, alarm_id: str) -> Response:
