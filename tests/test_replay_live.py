@@ -80,6 +80,14 @@ def test_replay_matches_the_live_worker(make_settings, tmp_path: Path):
                                  malformed_ratio=0.004)
     records = list(operator.stream(EVENTS))
     story = operator.describe(EVENTS)
+    plan = phases(records, len(operator.customers_records()))
+    site_alarm = story["outage"]["alarm_id"].encode()
+
+    def phase_of(event_type: str) -> int:
+        return next(i for i, phase in enumerate(plan) if phase[0].role == "faults" and phase[0].key == site_alarm
+                    and orjson.loads(phase[0].value)["eventType"] == event_type)
+
+    raised, cleared = phase_of("AlarmCreateEvent"), phase_of("AlarmStateChangeEvent")
 
     began = time.time() - 1.0
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
@@ -88,12 +96,17 @@ def test_replay_matches_the_live_worker(make_settings, tmp_path: Path):
         producer = Producer({**settings.confluent_config(), "partitioner": "murmur2_random", "linger.ms": 2})
         topics = {role: getattr(settings.topics, role) for role in ("faults", "quality", "customers")}
         expected: Counter = Counter()
-        for phase in phases(records, len(operator.customers_records())):
+        marks: list[int] = []  # after each phase: a ms timestamp with every output it caused before it
+        for phase in plan:
             for record in phase:
                 producer.produce(topics[record.role], record.value, record.key)
                 expected[record.role] += 1
             assert producer.flush(30) == 0
             wait_processed(worker, expected)
+            # timestamps are whole milliseconds: the next phase's records come after the mark
+            marks.append(int(time.time() * 1000) + 1)
+            while time.time() * 1000 < marks[-1] + 1:
+                pass
         code = worker.stop()  # a clean stop sends everything the worker still holds
         assert code == 0, worker.log_tail()
     finally:
@@ -101,21 +114,22 @@ def test_replay_matches_the_live_worker(make_settings, tmp_path: Path):
         print(worker.log_tail(30))
     ended = time.time() + 1.0
 
-    live = [orjson.loads(m["value"]) for topic in (settings.topics.care, settings.topics.marketing)
+    sent = [m for topic in (settings.topics.care, settings.topics.marketing)
             for m in read_topic(settings, topic, idle_s=1.0)]
+    live = [orjson.loads(m["value"]) for m in sent]
     dead = read_topic(settings, settings.topics.deadletter, idle_s=0.5)
-
-    json_path, events_path = tmp_path / "replay.json", tmp_path / "events.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXSTREAM_")}
     env.update(settings.to_env())
-    result = subprocess.run(
-        [sys.executable, "-m", "cxstream", "replay", "--from", format_time(began), "--to", format_time(ended),
-         "--json", str(json_path), "--events", str(events_path)],
-        env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    print(result.stdout)
-    figures = orjson.loads(json_path.read_bytes())
-    replayed = [orjson.loads(line) for line in events_path.read_bytes().splitlines()]
+
+    def replay(name: str, *argv: str) -> tuple[dict, list[dict], str]:
+        json_path, events_path = tmp_path / f"{name}.json", tmp_path / f"{name}.jsonl"
+        result = subprocess.run(
+            [sys.executable, "-m", "cxstream", "replay", *argv, "--json", str(json_path), "--events", str(events_path)],
+            env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        print(result.stdout)
+        return (orjson.loads(json_path.read_bytes()),
+                [orjson.loads(line) for line in events_path.read_bytes().splitlines()], result.stdout)
 
     # the traffic did what it was generated for: every rule fired live
     live_by_rule = Counter(e["data"]["rule_id"] for e in live)
@@ -125,10 +139,10 @@ def test_replay_matches_the_live_worker(make_settings, tmp_path: Path):
     assert live_by_rule["priority_care"] > 0 and live_by_rule["retention_offer"] > 0
     assert len({e["id"] for e in live}) == len(live), "the worker sent a trigger twice"
 
-    # the replay read everything, and sent exactly what the worker sent
-    assert figures["input"]["by_topic"] == {"faults": Counter(r.role for r in records)["faults"],
-                                            "customers": Counter(r.role for r in records)["customers"],
-                                            "quality": Counter(r.role for r in records)["quality"]}
+    # the whole stretch: the replay reads everything and sends exactly what the worker sent
+    figures, replayed, text = replay("all", "--from", format_time(began), "--to", format_time(ended))
+    roles = Counter(r.role for r in records)
+    assert figures["input"]["by_topic"] == {role: roles[role] for role in ("faults", "customers", "quality")}
     assert figures["input"]["records_before_from"] == 0
     assert sorted(e["id"] for e in replayed) == sorted(e["id"] for e in live)
     by_id = {e["id"]: e for e in live}
@@ -136,4 +150,20 @@ def test_replay_matches_the_live_worker(make_settings, tmp_path: Path):
     replay_by_rule = {r["rule"]: r["events"] for r in figures["current"]["triggers"]["by_rule"]}
     assert replay_by_rule == dict(live_by_rule)
     assert figures["current"]["rejections"]["total"] == len(dead) > 0
-    assert "outage_notice" in result.stdout and "Nothing was written to Kafka" in result.stdout
+    assert "outage_notice" in text and "Nothing was written to Kafka" in text
+
+    # from just after the site alarm was raised to just after it cleared: the state
+    # before --from (the alarm, the outage episodes, scores) is built first, and the
+    # replay sends what the worker sent in that window, no more
+    low, high = marks[raised], marks[cleared]
+    window = [orjson.loads(m["value"]) for m in sent if low <= m["timestamp"] < high]
+    figures, replayed, _ = replay("window", "--from", format_time(low / 1000), "--to", format_time(high / 1000),
+                                  "--warmup", "1d")
+    window_by_rule = Counter(e["data"]["rule_id"] for e in window)
+    assert window_by_rule["service_restored"] == outage
+    assert window_by_rule["outage_notice"] == len(story["late_customer_ids"]) > 0  # customers who arrived late
+    assert sorted(e["id"] for e in replayed) == sorted(e["id"] for e in window)
+    assert [e for e in replayed if by_id[e["id"]] != e] == []
+    assert figures["current"]["fired_before_from"] >= outage - len(story["late_customer_ids"])
+    assert 0 < figures["input"]["records_before_from"] < len(records)
+    assert sum(figures["input"]["by_topic"].values()) + figures["input"]["records_before_from"] < len(records)
