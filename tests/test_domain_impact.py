@@ -128,7 +128,7 @@ def test_state_with_trend_and_incidents_round_trips_and_format_1_still_loads():
     old = orjson.loads(state.dump())[:-2]
     old[0] = 1
     restored = CustomerState.load(orjson.dumps(old))
-    assert restored.trend == [] and restored.incidents == {} and restored.score == state.score
+    assert restored.trend is None and restored.incidents is None and restored.score == state.score
 
 
 def test_care_view_says_what_went_wrong_in_plain_words():
@@ -159,3 +159,20 @@ def test_care_view_says_what_went_wrong_in_plain_words():
         "resource_id": "CELL-0043", "metrics": {"call_dropped": True}}, T0)])
     texts = [e["text"] for e in care_view(h.engine, h.engine.state("C1"))["explanations"]]
     assert "1 dropped call on CELL-0043 since 18:00 UTC" in texts
+
+
+def test_a_healthy_customer_stores_no_trend_and_no_incidents():
+    h = H()
+    h.customer("C1", ["CELL-1"])
+    h.quality("C1", T0, mos=4.4)
+    state = h.state("C1")
+    assert state.trend is None and state.incidents is None
+    stored = state.dump()
+    assert stored.endswith(b"]") and len(orjson_loads(stored)) == 1 + 19  # the two fields left out
+    again = CustomerState.load(stored)
+    assert again.trend is None and again.incidents is None and again.dump() == stored
+
+
+def orjson_loads(raw: bytes):
+    import orjson
+    return orjson.loads(raw)

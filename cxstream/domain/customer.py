@@ -49,9 +49,11 @@ class CustomerState:
         self.quality_clock = 0.0  # latest quality event time (lateness is judged against it)
         # the score over the last 24 h for the care page: flat [minute, score, minute, score, ...],
         # integers, at most TREND_POINTS points (see trend.py for how it stays that small)
-        self.trend: list[int] = []
+        # (None, not an empty container, while there is nothing: a million idle customers
+        # would otherwise leave a million freed containers' worth of fragmented heap)
+        self.trend: list[int] | None = None
         # reason code -> [observations, since minute, resource]: "3 dropped calls on CELL-0042 since 10:05"
-        self.incidents: dict[str, list] = {}
+        self.incidents: dict[str, list] | None = None
 
     # --- duplicates ---------------------------------------------------------
     def seen(self, event_hash: int) -> bool:
@@ -75,12 +77,15 @@ class CustomerState:
         # Copied into an exact-size object: orjson's result keeps the capacity
         # of its working buffer (~8 KB of resident memory each, measured), and
         # these bytes live on in the table and in idle customers.
-        return bytes(memoryview(orjson.dumps([
+        values = [
             self.FORMAT, self.customer_id, self.partition, self.segment, self.value_tier, self.consent,
             self.resources, self.profile, self.clock, self.penalties, self.fault_levels, self.score,
             self.published, self.peaks, self.recent, self.impacts, self.episode, self.fired, self.updated_at,
-            self.quality_clock, self.trend, self.incidents,
-        ])))
+            self.quality_clock,
+        ]
+        if self.trend or self.incidents:  # most customers have neither: not even two nulls stored
+            values += (self.trend or None, self.incidents or None)
+        return bytes(memoryview(orjson.dumps(values)))
 
     @classmethod
     def load(cls, raw: bytes) -> "CustomerState":
@@ -88,7 +93,7 @@ class CustomerState:
         if values[0] not in (1, cls.FORMAT):
             raise ValueError(f"customer state format {values[0]!r} is not {cls.FORMAT}")
         state = cls.__new__(cls)
-        state.trend, state.incidents = [], {}  # absent from format 1
+        state.trend = state.incidents = None  # absent from format 1 and when empty
         for name, value in zip(cls._FIELDS, values[1:]):
             setattr(state, name, value)
         state.resources = tuple(state.resources)

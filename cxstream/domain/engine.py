@@ -351,6 +351,8 @@ class Engine:
         """Count what went wrong per reason since its points last faded away,
         for reasons in plain words ("3 dropped calls on CELL-0042 since 10:05")."""
         incidents = state.incidents
+        if incidents is None:
+            incidents = state.incidents = {}
         for code, _ in points:
             entry = incidents.get(code)
             if entry is None or state.penalties.get(code, 0.0) < INCIDENT_RESET_POINTS:
@@ -363,7 +365,7 @@ class Engine:
         previous = state.score
         score, _, _ = self.model.evaluate(state.penalties, state.fault_levels)
         state.score = score
-        record_trend(state.trend, int(when // 60), previous, score)
+        state.trend = record_trend(state.trend, int(when // 60), previous, score)
         if state.incidents:
             penalties = state.penalties
             for code in [c for c in state.incidents if c not in penalties]:

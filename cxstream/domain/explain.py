@@ -50,7 +50,7 @@ def explain(code: str, state: CustomerState, alarms: AlarmRegistry) -> str:
             return f"{kind.capitalize()} on {resource} (alarm {alarm.alarm_id}) since {clock_text(since, now)}"
         return f"Recovering from a fault on {resource}"
     nouns = NOUNS.get(metric)
-    incident = state.incidents.get(code)
+    incident = (state.incidents or {}).get(code)
     if nouns is None or incident is None:
         return f"{service} {metric.replace('_', ' ')}".capitalize()
     count, since_minute, resource = incident

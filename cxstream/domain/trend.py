@@ -20,29 +20,33 @@ STEP_MIN = 5
 WINDOW_MIN = 24 * 60
 
 
-def record(trend: list[int], minute: int, previous: float, score: float) -> None:
-    """Note ``score`` at ``minute`` (``previous``: the score just before)."""
+def record(trend: list[int] | None, minute: int, previous: float, score: float) -> list[int] | None:
+    """Note ``score`` at ``minute`` (``previous``: the score just before).
+    Returns the trend: ``trend`` itself, or a new list when it was None."""
     rounded = int(score + 0.5)
     if not trend:
         before = int(previous + 0.5)
         if rounded == before:
-            return
+            return trend
+        if trend is None:
+            return [minute, before, minute, rounded]
         trend.extend((minute, before, minute, rounded))
-        return
+        return trend
     if minute < trend[-2]:
-        return  # out of order within the allowed lateness: the chart keeps its order
-    if minute - trend[-2] < STEP_MIN and len(trend) > 2:
+        return trend  # out of order within the allowed lateness: the chart keeps its order
+    if minute - trend[-2] < STEP_MIN:
         if rounded < trend[-1]:
             trend[-1] = rounded
-        return
+        return trend
     if rounded == trend[-1]:
-        return
+        return trend
     trend.extend((minute, rounded))
     horizon = minute - WINDOW_MIN
     while len(trend) > 4 and trend[2] < horizon:
         del trend[0:2]  # (the first point left stands for the level at the window's start)
     if len(trend) > 2 * POINTS:
         _merge_closest(trend)
+    return trend
 
 
 def _merge_closest(trend: list[int]) -> None:
@@ -56,8 +60,9 @@ def _merge_closest(trend: list[int]) -> None:
     del trend[best + 2:best + 4]
 
 
-def points(trend: list[int], since_minute: int) -> list[tuple[int, int]]:
+def points(trend: list[int] | None, since_minute: int) -> list[tuple[int, int]]:
     """(minute, score) pairs from ``since_minute`` on; the one point just before it stands for its start."""
+    trend = trend or ()
     pairs = [(trend[i], trend[i + 1]) for i in range(0, len(trend), 2)]
     inside = [p for p in pairs if p[0] >= since_minute]
     before = [p for p in pairs if p[0] < since_minute]
