@@ -30,7 +30,7 @@ import pytest
 
 from cxstream.ops.topics import ensure_topics
 from cxstream.ops.worker_process import WorkerProcess
-from e2e import Feed
+from e2e import Feed, notification
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
@@ -141,9 +141,13 @@ def quality(feed: Feed, customer_id: str, at: str, n: int, **metrics) -> None:
 
 
 def screenshot(driver, directory: Path, name: str) -> Path:
-    """The whole page (the window grown to its height) as PNG, and its HTML next to it."""
-    height = driver.execute_script("return Math.ceil(document.documentElement.scrollHeight)")
-    driver.set_window_size(1280, min(max(int(height) + 140, 600), 4000))
+    """The whole page (the window fitted to its height) as PNG, and its HTML next to it."""
+    height = int(driver.execute_script("return Math.ceil(document.body.getBoundingClientRect().height)"))
+    wanted = min(max(height, 300), 4000)
+    driver.set_window_size(1280, wanted)
+    chrome = wanted - int(driver.execute_script("return window.innerHeight"))  # the window's own bars
+    if chrome > 0:
+        driver.set_window_size(1280, wanted + chrome)
     path = directory / f"{name}.png"
     assert driver.save_screenshot(str(path)), f"no screenshot {path}"
     (directory / f"{name}.html").write_text(driver.page_source)
@@ -173,7 +177,9 @@ def test_site_outage_as_operations_and_care_see_it(browser, artifacts, settings,
                  lambda: (json_of(worker, f"/customers/{CALLER}") or {}).get("updated_at") == last)
 
     # the site goes down
-    feed.alarm_raise(ALARM, SITE, "2026-11-22T10:30:00Z", severity="critical")
+    feed.send(settings.topics.faults, ALARM, notification("AlarmCreateEvent", "2026-11-22T10:30:00Z", {
+        "id": ALARM, "alarmedObject": {"id": SITE, "@referredType": "Site"}, "perceivedSeverity": "critical",
+        "alarmRaisedTime": "2026-11-22T10:30:00Z", "state": "raised", "probableCause": "powerProblem"}))
     feed.flush()
     listed = wait_for("/faults to list the site outage with its six customers", lambda: next(
         (f for f in (json_of(worker, "/faults") or {}).get("faults", [])
@@ -190,7 +196,7 @@ def test_site_outage_as_operations_and_care_see_it(browser, artifacts, settings,
     row = browser.find_element(By.CSS_SELECTOR, f'#faults tr.fault[data-alarm-id="{ALARM}"]')
     cells = row.find_elements(By.TAG_NAME, "td")
     assert cells[0].text == ALARM
-    assert SITE in row.find_element(By.CSS_SELECTOR, "td.resource").text
+    assert row.find_element(By.CSS_SELECTOR, "td.resource").text == f"{SITE} Site"
     assert "critical" in row.text
     assert row.find_element(By.CSS_SELECTOR, "td.impacted").text == str(len(ON_SITE))
     tiers = {td.get_attribute("data-tier"): td.text for td in row.find_elements(By.CSS_SELECTOR, "td.tier-count")}
@@ -200,12 +206,13 @@ def test_site_outage_as_operations_and_care_see_it(browser, artifacts, settings,
     screenshot(browser, artifacts, "faults")
 
     # the page keeps itself current: a second fault shows up without a reload
-    feed.alarm_raise(SECOND_ALARM, "SITE-0099", "2026-11-22T10:35:00Z", severity="major")
+    feed.alarm_raise(SECOND_ALARM, "CELL-0991", "2026-11-22T10:35:00Z", severity="major")
     feed.flush()
     marker = browser.find_element(By.TAG_NAME, "html")
     wait_for("the open faults page to show the second fault by itself", lambda: browser.find_elements(
         By.CSS_SELECTOR, f'#faults tr.fault[data-alarm-id="{SECOND_ALARM}"]'), timeout_s=45)
     assert not _alive(marker), "the second fault appeared without the page reloading itself?"
+    screenshot(browser, artifacts, "faults-refreshed")
 
     # ---- the fault's customers, by following its link
     browser.find_element(By.CSS_SELECTOR, f'#faults tr.fault[data-alarm-id="{ALARM}"] a.alarm').click()
@@ -248,7 +255,7 @@ def test_site_outage_as_operations_and_care_see_it(browser, artifacts, settings,
     status, _ = worker.get("/ui/customers/NO-SUCH-CUSTOMER")
     assert status == 404
 
-    for name in ("faults", "fault", "customer"):
+    for name in ("faults", "faults-refreshed", "fault", "customer"):
         assert (artifacts / f"{name}.png").stat().st_size > 10_000
 
 

@@ -413,7 +413,7 @@ def trend_svg(history: Iterable[Doc], *, width: int = 1000, height: int = 240) -
     for level, label in TREND_GUIDES:
         y = y_of(level)
         parts.append(f'<line class="guide" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
-                     f'<text x="{width - right - 4}" y="{y - 4:.1f}" text-anchor="end">{_e(label)}</text>')
+                     f'<text x="{left + 4}" y="{y - 4:.1f}">{_e(label)}</text>')
     if not points:
         parts.append(f'<text class="no-data" x="{left + plot_w / 2:.0f}" y="{top + plot_h / 2:.0f}" '
                      'text-anchor="middle">no score history yet</text>')
