@@ -133,13 +133,16 @@ def render(report: dict) -> str:
     by_topic = info["by_topic"]
     span = ""
     if info["first_timestamp"]:
-        span = f", timestamps {info['first_timestamp']} to {info['last_timestamp']}"
-    out.append(f"Replayed {_n(info['records'])} records from {info['description']} "
-               f"(faults {_n(by_topic['faults'])}, customers {_n(by_topic['customers'])}, "
-               f"quality {_n(by_topic['quality'])}{span}).")
+        span = f"; timestamps {info['first_timestamp']} to {info['last_timestamp']}"
+    out.append(f"Replayed {_n(info['records'])} records from {info['description']}: "
+               f"faults {_n(by_topic['faults'])}, customers {_n(by_topic['customers'])}, "
+               f"quality {_n(by_topic['quality'])}{span}.")
     if info["records_before_from"]:
+        fired = f"{_n(current['fired_before_from'])} triggers"
+        if new is not None:
+            fired += f"; {_n(new['fired_before_from'])} with the new rules"
         out.append(f"{_n(info['records_before_from'])} records before --from built the state first; "
-                   f"what they fired ({_n(current['fired_before_from'])} triggers) is not counted.")
+                   f"what they fired ({fired}) is not counted.")
     out.append(f"Rules: {report['rules']['current']}. CloudEvents source {report['source']}. "
                "Nothing was written to Kafka.")
 

@@ -30,6 +30,7 @@ from ..domain.rules import RuleBook
 from ..outputs import cloudevents
 
 DRAIN_EVERY = 2000  # records between two drains of the engines' outputs
+REST_EVERY = 20_000  # records between two times idle customers go back to their stored form
 
 
 @dataclass
@@ -80,6 +81,12 @@ class Run:
                 engine.process((InputRecord(forwarded.source, forwarded.topic, forwarded.partition,
                                             forwarded.offset, customer_id.encode(), forwarded.value,
                                             forwarded.timestamp, True),))
+
+    def rest(self) -> None:
+        """Idle customers back to their stored form (about 40 % less memory), as
+        the worker does after each flush; the stored form round-trips exactly."""
+        self.engine.take_dirty()
+        self.engine.dehydrate_idle(())
 
     def prune(self) -> None:
         """Forget alarms cleared long ago, as the alarm feed does after each batch
@@ -138,6 +145,7 @@ def replay(records: Iterable[InputRecord], runs: list[Run], report_from: float |
     for run in runs:
         run.reporting = reporting
     pending = 0
+    seen = 0
     in_faults = False
     for record in records:
         if not reporting and record.timestamp >= report_from:
@@ -168,9 +176,12 @@ def replay(records: Iterable[InputRecord], runs: list[Run], report_from: float |
                 run.other(record)
         pending += 1
         if pending >= DRAIN_EVERY:
+            seen += pending
             pending = 0
             for run in runs:
                 run.drain()
+                if seen % REST_EVERY == 0:
+                    run.rest()
             if progress is not None:
                 progress(sum(counts.reported.values()) + sum(counts.context.values()))
     for run in runs:
