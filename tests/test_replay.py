@@ -197,6 +197,7 @@ def test_user_mistakes_end_with_one_line(tmp_path: Path):
         (["--input", str(bad_line)], "bad.jsonl line 2"),
         (["--simulate", "500", "--input", str(bad_line)], "give one input"),
         (["--simulate", "500", "--warmup", "soon"], "--warmup"),
+        (["--simulate", "0"], "at least 100 events"),
         (["--simulate", "500", "--json", str(tmp_path / "no" / "such" / "dir.json")], "does not exist"),
     ]
     for argv, needle in cases:

@@ -87,7 +87,7 @@ def run_replay(settings: Settings, args: argparse.Namespace, out=None, err=None)
     err = err or sys.stderr
     began = time.monotonic()
     now = time.time()
-    chosen = [name for name, value in (("--input", args.input), ("--simulate", args.simulate)) if value]
+    chosen = [name for name, value in (("--input", args.input), ("--simulate", args.simulate)) if value is not None]
     if len(chosen) > 1:
         raise ReplayError("give one input: --from/--to (the topics), --input FILE or --simulate EVENTS")
     kind = "kafka" if not chosen else ("files" if args.input else "simulate")

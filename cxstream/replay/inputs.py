@@ -134,13 +134,13 @@ def _bytes_field(doc: dict, name: str, where: str) -> bytes | None:
     return None
 
 
-def read_jsonl(path: Path, topics: Settings | None = None) -> Iterator[InputRecord]:
-    """The records of one JSON-lines file, in file order (opened lazily)."""
+def read_jsonl(path: Path, settings: Settings | None = None) -> Iterator[InputRecord]:
+    """The records of one JSON-lines file, in file order (``settings`` names their topics)."""
     try:
         handle = open(path, "rb")
     except OSError as exc:
         raise ReplayError(f"cannot read input file {path}: {exc.strerror}") from None
-    return _lines(path, handle, topics)
+    return _lines(path, handle, settings)
 
 
 def _lines(path: Path, handle: IO[bytes], settings: Settings | None) -> Iterator[InputRecord]:
