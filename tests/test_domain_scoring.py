@@ -334,3 +334,19 @@ def test_the_worked_example_in_docs_scoring_md() -> None:
     doc, fired, held = step()
     assert doc["score"] == 87.7 and doc["dimensions"]["availability"] == 82.5 and doc["dimensions"]["voice"] == 97.4
     assert fired == []
+
+
+def test_score_alone_is_the_evaluated_score_to_the_bit(model) -> None:
+    """The hot path computes only the score; it must equal evaluate()'s exactly
+    (same sums, same order), or documents and triggers could disagree."""
+    import random
+
+    rng = random.Random(42)
+    codes = ["voice.call_dropped", "voice.mos", "data.latency_ms", "data.packet_loss_pct", "video.video_stall_ratio",
+             "messaging.message_failed", "fault.CELL-1", "fault.SITE-1"]
+    for _ in range(2000):
+        penalties = {c: rng.uniform(0, 120) for c in rng.sample(codes, rng.randint(0, len(codes)))}
+        levels = {r: rng.choice([10.0, 30.0, 70.0, 100.0]) for r in rng.sample(["CELL-1", "SITE-1", "OLT-2"],
+                                                                               rng.randint(0, 3))}
+        assert model.score(penalties, levels) == model.evaluate(penalties, levels)[0], (penalties, levels)
+    assert model.score({}, {}) == 100.0

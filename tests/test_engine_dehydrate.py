@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from cxstream.domain.customer import CustomerState
 from cxstream.domain.engine import Engine, InputRecord
@@ -34,8 +35,8 @@ def _alarm(alarm_id: str, cell: str, at: str, clear: bool = False) -> InputRecor
     return InputRecord("faults", "f", 0, 0, alarm_id.encode(), orjson.dumps(event), 0.0)
 
 
-def _run(dehydrate: bool):
-    engine = Engine(load_rules())
+def _run(dehydrate: bool, **policy):
+    engine = Engine(load_rules(), **policy)
     engine.go_live()
     records = _records(600)
     fired = []
@@ -54,9 +55,10 @@ def _run(dehydrate: bool):
     return fired, states, engine
 
 
-def test_dehydrated_customers_give_the_same_results():
+@pytest.mark.parametrize("policy", [{}, {"idle_flushes": 2, "hot_max": 4}, {"idle_flushes": 5}])
+def test_dehydrated_customers_give_the_same_results(policy):
     fired_live, states_live, _ = _run(dehydrate=False)
-    fired_stored, states_stored, engine = _run(dehydrate=True)
+    fired_stored, states_stored, engine = _run(dehydrate=True, **policy)
     assert fired_live == fired_stored
     assert states_live == states_stored
     assert any(f["type"].endswith("outage_notice") for f in fired_live)
@@ -86,3 +88,45 @@ def test_a_customer_changed_after_the_flush_took_its_dirty_set_stays_live():
     for customer_id in changed:
         assert isinstance(engine.customers[customer_id], CustomerState), "a change in flight was put away"
     assert engine.state(next(iter(changed))).dump() not in stored.values()
+
+
+def _in_use(engine: Engine) -> set[str]:
+    return {c for c, v in engine.customers.items() if isinstance(v, CustomerState)}
+
+
+def test_a_customer_stays_in_use_until_idle_for_idle_flushes():
+    engine = Engine(load_rules(), idle_flushes=3)
+    engine.go_live()
+    records = _records(40)
+    engine.process(records)
+    dirty, _ = engine.take_dirty()
+    engine.dehydrate_idle([s.customer_id for s in dirty])  # flush 1: all just written
+    everyone = set(engine.customers)
+    engine.process([r for r in records if r.source == "quality" and r.key == b"C07"][:1])
+    engine.take_dirty()
+    engine.dehydrate_idle(["C07"])  # flush 2: C07 used again
+    assert _in_use(engine) == everyone
+    engine.dehydrate_idle([])  # flush 3
+    assert _in_use(engine) == everyone
+    engine.dehydrate_idle([])  # flush 4: three flushes since the others were last used
+    assert _in_use(engine) == {"C07"} and engine.in_use == 1
+    engine.dehydrate_idle([])
+    assert _in_use(engine) == set() and engine.in_use == 0
+
+
+def test_beyond_hot_max_the_least_recently_used_are_put_away_but_never_a_change_in_flight():
+    engine = Engine(load_rules(), idle_flushes=100, hot_max=5)
+    engine.go_live()
+    records = _records(40)
+    engine.process(records[:20])  # the 20 customer records
+    dirty, _ = engine.take_dirty()
+    engine.dehydrate_idle([s.customer_id for s in dirty])
+    assert engine.in_use == 5
+    recent = [f"C{i:02d}" for i in range(12, 20)]
+    for cid in recent:
+        engine.state(cid)
+    engine.process([InputRecord("customers", "c", 0, 99, b"C19", orjson.dumps({
+        "customer_id": "C19", "value_tier": "silver", "resources": ["CELL-1"]}), 0.0)])  # in flight
+    engine.dehydrate_idle(recent[-3:])
+    assert engine.in_use == 5 and "C19" in _in_use(engine)
+    assert _in_use(engine) <= set(recent)

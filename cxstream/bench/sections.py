@@ -167,6 +167,22 @@ def _longest_flat(samples: list[tuple[float, int, float | None]]) -> float:
     return longest
 
 
+def _wait_put_away(worker: WorkerProcess, timeout_s: float) -> int | None:
+    """Until the worker holds no customer as an object (all idle); how many it still holds."""
+    deadline = time.monotonic() + timeout_s
+    in_use = None
+    while time.monotonic() < deadline:
+        try:
+            _, body = worker.get("/readyz", timeout_s=2.0)
+            in_use = orjson.loads(body).get("customers_in_use")
+        except (OSError, ValueError):
+            in_use = None
+        if in_use == 0:
+            return 0
+        time.sleep(0.5)
+    return in_use
+
+
 def _wait_customers(worker: WorkerProcess, customers: int, records: int, timeout_s: float) -> Snapshot:
     """Until the worker tracks ``customers`` and has counted ``records`` input records."""
     last_seen: list[Snapshot | None] = [None]
@@ -646,7 +662,9 @@ def _memory_point(ctx: BenchContext, n: int, seed: int) -> dict[str, Any]:
         produce_pairs(settings, topics.quality, quality_records)
         _wait_customers(worker, n, 2 * n, timeout_s=max(300.0, n / 1000.0))
         point["load_s"] = time.monotonic() - began
+        # steady state: every customer idle in its stored form (CXSTREAM_HOT_IDLE_S after its last use)
         _settle(settings)
+        point["in_use_at_measure"] = _wait_put_away(worker, settings.hot_idle_s + 10 * settings.flush_interval_s)
         memory = proc_memory(pid)
         point["rss_bytes"] = memory.get("rss")
         point["peak_rss_bytes"] = memory.get("hwm")

@@ -119,6 +119,37 @@ class ScoreModel:
         contributions.sort(key=lambda item: (item[1], item[0]))
         return 100.0 - min(lost, 100.0), dimensions, contributions
 
+    def score(self, penalties: dict[str, float], fault_levels: dict[str, float]) -> float:
+        """The overall score alone: what :meth:`evaluate` returns first, to the
+        bit (the same sums in the same order), without the dimensions and the
+        sorted contributions the hot path does not need (issue 3)."""
+        if not penalties and not fault_levels:
+            return 100.0
+        per_dim: dict[str, dict[str, float]] = {}
+        for code, value in penalties.items():
+            dim = code.split(".", 1)[0]
+            if dim == "fault":
+                dim = "availability"
+            per_dim.setdefault(dim, {})[code] = value
+        if fault_levels:
+            avail = per_dim.setdefault("availability", {})
+            for resource, level in fault_levels.items():
+                code = "fault." + resource
+                if level > avail.get(code, 0.0):
+                    avail[code] = level
+        lost = 0.0
+        weights = self.weights
+        for dim in DIMENSIONS:
+            reasons = per_dim.get(dim)
+            if not reasons:
+                continue
+            total = sum(reasons.values())
+            scale = 1.0 if total <= 100.0 else 100.0 / total
+            weight = weights[dim]
+            for value in reasons.values():
+                lost += weight * value * scale
+        return 100.0 - min(lost, 100.0)
+
     def reasons(self, contributions) -> list[dict]:
         out = []
         for code, impact in contributions[: self.top]:

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
         description="A quality record older than the customer's latest event by more is 'late'.",
     )
     batch_max: int = Field(default=500, ge=1, description="Records handed to the domain at once.")
+    hot_idle_s: float = Field(
+        default=10.0, ge=0, le=3600,
+        description="A customer unused this long goes back to its compact stored form (~200 B).",
+    )
+    hot_max: int = Field(
+        default=100_000, ge=0,
+        description="At most this many customers kept ready in memory (~1.5 KB each); beyond, least recent first.",
+    )
     fetch_max_wait_ms: int = Field(
         default=100, ge=1, le=30000,
         description="Longest the broker may hold a fetch when little data is waiting (bounds latency).",

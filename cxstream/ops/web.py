@@ -111,6 +111,7 @@ def register_routes(worker: "CxWorker") -> None:
             "alarm_feed_caught_up": bool(feed and feed.caught_up.is_set()),
             "alarm_feed_lag": feed.lag if feed else None,
             "customers": len(worker.engine.customers),
+            "customers_in_use": worker.engine.in_use,  # held as objects; the rest as stored bytes
         }
         return web.json(body, status=200 if worker.ready else 503)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import ssl
 import time
 
@@ -116,7 +117,9 @@ class CxWorker:
         self.settings = settings
         self.seal_changelog = seal_changelog
         self.rules = rules
-        self.engine = Engine(rules, settings.half_life_s, settings.allowed_lateness_s)
+        self.engine = Engine(rules, settings.half_life_s, settings.allowed_lateness_s,
+                             idle_flushes=math.ceil(settings.hot_idle_s / settings.flush_interval_s),
+                             hot_max=settings.hot_max)
         self.metrics = Metrics()
         self.outcomes = FaultOutcomes()
         topics = settings.topics
