@@ -41,6 +41,10 @@ def _settings() -> Settings:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from .runtime import tune_garbage_collector, use_fast_event_loop
+
+    use_fast_event_loop()
+    tune_garbage_collector()
     settings = _settings()
     if not settings.broker:
         raise ConfigurationError("CXSTREAM_BROKER is not set; give the Kafka bootstrap servers, "

@@ -328,6 +328,8 @@ class CxWorker:
 
     # ---------------------------------------------------------------- agents
     async def _start_feed(self) -> None:
+        loop = asyncio.get_running_loop()
+        log.info("event loop: %s.%s", type(loop).__module__, type(loop).__name__)
         self._sink()
         await self._start_impact_view()
         self.feed = AlarmFeed(self.engine, self.settings.topics.faults, aiokafka_config(self.settings),
@@ -545,6 +547,9 @@ class CxWorker:
 
     # ------------------------------------------------------------------- run
     def run(self) -> int:
+        from ..ops.runtime import freeze_startup_objects
+
         worker = faust.Worker(self.app, loglevel=self.settings.log_level, quiet=True)
+        freeze_startup_objects()
         worker.execute_from_commandline()
         return 0 if self.failure is None else 1
