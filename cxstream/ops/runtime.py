@@ -44,3 +44,33 @@ def freeze_startup_objects() -> None:
     """Everything alive now lives for the whole process: never scan it again."""
     gc.collect()
     gc.freeze()
+
+
+def _malloc_trim():
+    """glibc's malloc_trim, or None on another C library."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> bool:
+    """Give the C heap's free pages back to the system (glibc ``malloc_trim``).
+
+    The output producer's queue (librdkafka, on its own threads) and large
+    Python objects live in the C heap; after a burst such as a flush of many
+    customers, glibc keeps the freed pages resident unless asked."""
+    if _TRIM is None:
+        return False
+    _TRIM(0)
+    return True

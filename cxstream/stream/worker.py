@@ -37,6 +37,7 @@ from ..domain.engine import Engine, InputRecord
 from ..domain.impact import combine
 from ..domain.rules import RuleBook
 from ..ops.metrics import Metrics
+from ..ops.runtime import release_free_memory
 from ..ops.settings import Settings
 from ..outputs import cloudevents, deadletters, scores
 from .alarm_feed import AlarmFeed, FaultOutcomes
@@ -47,6 +48,8 @@ from .sink import DeliveryFailed, OutputSink
 log = logging.getLogger(__name__)
 
 STATE_TABLE = "customer_state"
+TRIM_AFTER_PUT_AWAY = 10_000  # customers put away in one flush that make a heap trim worth it
+TRIM_INTERVAL_S = 5.0
 FLUSH_SLICE = 500  # customers written between two yields to the event loop (~4 ms each)
 SEAL_KEY = b"\x00seal"  # see CxWorker._seal; never a customer id (ids are non-empty text)
 
@@ -127,7 +130,9 @@ class CxWorker:
         self.impact_topic = f"{settings.app_id}-fault-impact-partials"
         self.impact_view: ImpactView | None = None
         self._impact_dirty: set[str] = set()  # faults whose combined document may have changed
-        self._impact_written: dict[str, bytes] = {}  # fault -> last document written to cx.fault_impact
+        self._impact_written: dict[str, bytes] = {}
+        self._trimmed_at = 0.0
+        self._put_away_since_trim = 0  # fault -> last document written to cx.fault_impact
         self.app = app = CxApp(
             settings.app_id,
             broker=f"kafka://{settings.bootstrap}",
@@ -503,8 +508,16 @@ class CxWorker:
                 self._write_state(customer_id, stored, partition)
             for customer_id, partition in erased.items():
                 self._write_state(customer_id, None, partition)
-            # customers untouched this interval wait in their stored form
-            self.engine.dehydrate_idle([customer_id for customer_id, _, _ in captured], self._stored_in_memory)
+            # customers untouched for a while wait in their stored form
+            put_away = self.engine.dehydrate_idle([customer_id for customer_id, _, _ in captured],
+                                                  self._stored_in_memory)
+            self._put_away_since_trim += put_away
+            if (self._put_away_since_trim >= TRIM_AFTER_PUT_AWAY
+                    and time.monotonic() - self._trimmed_at > TRIM_INTERVAL_S):
+                # many customers became compact: return the freed C heap to the system
+                self._trimmed_at = time.monotonic()
+                self._put_away_since_trim = 0
+                release_free_memory()
             if dirty or erased:
                 await sink.flush()
                 if self.seal_changelog:
