@@ -8,9 +8,8 @@ keeping the lowest score (the care agent wants to see the dip, not hide it).
 Beyond ``POINTS`` points the two closest in time merge, so a busy day keeps
 its shape at a coarser grain; points older than 24 h go. A customer whose
 score never left 100 stores nothing; one whose score moved all day stores at
-most 24 points: 375 more bytes of state with two incidents (measured). The
-1 KB per customer budget (issue 3, measured 938 B at 1M healthy customers)
-so holds while up to about a sixth of the base has a busy day; see the README.
+most 24 points: 375 more bytes of state with two incidents (measured); see
+docs/fault-impact.md for the memory budget.
 """
 
 from __future__ import annotations
