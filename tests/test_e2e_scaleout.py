@@ -210,7 +210,10 @@ def test_two_workers_share_the_load_and_survive_one_stopping(make_settings, tmp_
             answers = [http_get(w, "/faults") for w in (a, b)]
             if any(status != 200 for status, _, _ in answers):
                 return False
-            listed = [orjson.loads(body)["faults"] for _, _, body in answers]
+            bodies = [orjson.loads(body) for _, _, body in answers]
+            if not all(b["complete"] and b["as_of"] for b in bodies):
+                return False
+            listed = [b["faults"] for b in bodies]
             if not all(len(docs) == 1 and docs[0]["impacted"]["total"] == len(on_cell) for docs in listed):
                 return False
             return listed

@@ -141,7 +141,7 @@ def test_faults_empty_state_and_partial_view():
     page = parse(text)
     assert "no-faults" in page.ids and "faults" not in page.ids
     assert "No active faults" in visible(text)
-    assert "partial" in page.ids and "Partial view" in visible(text)
+    assert "partial" in page.ids and "Rebalancing" in visible(text)
     assert '<meta http-equiv="refresh" content="5">' in text
 
 

@@ -23,6 +23,7 @@ Every answer names the worker that decided it in ``X-Cxstream-Served-By``.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -34,6 +35,7 @@ from faust.web import Request, Response, View
 from ..models.alarm import parse_fault
 from ..models.rejection import InvalidRecord
 from ..domain.impact import impact_order
+from ..models.common import format_time
 from ..outputs.scores import care_view, score_document
 
 if TYPE_CHECKING:
@@ -204,7 +206,12 @@ def register_routes(worker: "CxWorker") -> None:
                      for alarm_id, alarm in list(worker.engine.alarms.alarms.items())
                      if alarm.active or cleared]
         documents.sort(key=impact_order)
-        return served(web.bytes(orjson.dumps({"faults": documents, "count": len(documents)}),
+        # complete: every partition has an owner now; during a rebalance the
+        # partials of ownerless partitions are their last owner's, a moment old
+        owners = partition_owners(worker)
+        complete = bool(owners) and set(owners) == set(range(worker.settings.partitions))
+        return served(web.bytes(orjson.dumps({"faults": documents, "count": len(documents),
+                                              "complete": complete, "as_of": format_time(time.time())}),
                                 content_type="application/json"), own_url())
 
     @app.page("/faults/{alarm_id}")

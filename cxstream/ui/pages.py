@@ -298,8 +298,8 @@ def faults_page(doc: Doc, *, cleared: bool = False) -> str:
     faults: Sequence[Doc] = list(doc.get("faults") or [])
     notice = ""
     if doc.get("complete") is False:
-        notice = ('<p class="notice partial" id="partial">Partial view: not every worker answered, '
-                  "so the counts below may be low. The page retries by itself.</p>")
+        notice = ('<p class="notice partial" id="partial">Rebalancing: some customers have no worker '
+                  "right now, so their counts below are a moment old. The page refreshes by itself.</p>")
     if faults:
         head = ("<thead><tr><th>Alarm</th><th>Resource</th><th>Severity</th><th>Raised (UTC)</th><th>Planned</th>"
                 '<th class="num">Impacted</th>'
