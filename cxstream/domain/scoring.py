@@ -85,18 +85,7 @@ class ScoreModel:
         hold at that level rather than fading (a fading residue after the clear
         lives in ``penalties`` under the same code).
         """
-        per_dim: dict[str, dict[str, float]] = {}
-        for code, value in penalties.items():
-            dim = code.split(".", 1)[0]
-            if dim == "fault":
-                dim = "availability"
-            per_dim.setdefault(dim, {})[code] = value
-        if fault_levels:
-            avail = per_dim.setdefault("availability", {})
-            for resource, level in fault_levels.items():
-                code = "fault." + resource
-                if level > avail.get(code, 0.0):
-                    avail[code] = level
+        per_dim = _by_dimension(penalties, fault_levels)
         dimensions = {}
         contributions = []
         lost = 0.0
@@ -125,18 +114,7 @@ class ScoreModel:
         sorted contributions the hot path does not need (issue 3)."""
         if not penalties and not fault_levels:
             return 100.0
-        per_dim: dict[str, dict[str, float]] = {}
-        for code, value in penalties.items():
-            dim = code.split(".", 1)[0]
-            if dim == "fault":
-                dim = "availability"
-            per_dim.setdefault(dim, {})[code] = value
-        if fault_levels:
-            avail = per_dim.setdefault("availability", {})
-            for resource, level in fault_levels.items():
-                code = "fault." + resource
-                if level > avail.get(code, 0.0):
-                    avail[code] = level
+        per_dim = _by_dimension(penalties, fault_levels)
         lost = 0.0
         weights = self.weights
         for dim in DIMENSIONS:
@@ -157,3 +135,21 @@ class ScoreModel:
             if rounded < 0:
                 out.append({"code": code, "impact": rounded})
         return out
+
+
+def _by_dimension(penalties: dict[str, float], fault_levels: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The reasons of each dimension: penalties by their code's prefix, ``fault.*``
+    under availability, and each active fault's level where it is above its residue."""
+    per_dim: dict[str, dict[str, float]] = {}
+    for code, value in penalties.items():
+        dim = code.split(".", 1)[0]
+        if dim == "fault":
+            dim = "availability"
+        per_dim.setdefault(dim, {})[code] = value
+    if fault_levels:
+        avail = per_dim.setdefault("availability", {})
+        for resource, level in fault_levels.items():
+            code = "fault." + resource
+            if level > avail.get(code, 0.0):
+                avail[code] = level
+    return per_dim
