@@ -19,9 +19,10 @@ import asyncio
 import logging
 from collections import OrderedDict
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from ..domain.engine import Engine, InputRecord
+from .whole_topic import close, open_from_beginning
 
 log = logging.getLogger(__name__)
 
@@ -64,24 +65,8 @@ class AlarmFeed:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest", **self.config,
-        )
-        await consumer.start()
-        self._consumer = consumer
-        partitions = None
-        for _ in range(100):
-            partitions = consumer.partitions_for_topic(self.topic)
-            if partitions:
-                break
-            await consumer._client.force_metadata_update()
-            await asyncio.sleep(0.1)
-        if not partitions:
-            raise RuntimeError(f"faults topic {self.topic!r} does not exist")
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        self._consumer, ends = await open_from_beginning(self.topic, self.config, "faults")
+        tps = list(ends)
         self._targets = {tp.partition: ends[tp] for tp in tps}
         for tp in tps:
             self.outcomes.positions[tp.partition] = 0
@@ -141,11 +126,4 @@ class AlarmFeed:
                         self.lag += max(0, high - outcomes.positions.get(tp.partition, 0))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await close(self._task, self._consumer)

@@ -16,6 +16,8 @@ from typing import Callable
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from .whole_topic import close, open_from_beginning
+
 log = logging.getLogger(__name__)
 
 SEPARATOR = "\x1f"
@@ -62,23 +64,7 @@ class ImpactView:
         return alarm_id
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-                                    **self.config)
-        await consumer.start()
-        self._consumer = consumer
-        partitions = None
-        for _ in range(100):
-            partitions = consumer.partitions_for_topic(self.topic)
-            if partitions:
-                break
-            await consumer._client.force_metadata_update()
-            await asyncio.sleep(0.1)
-        if not partitions:
-            raise RuntimeError(f"fault-impact topic {self.topic!r} does not exist")
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        self._targets = await consumer.end_offsets(tps)
+        self._consumer, self._targets = await open_from_beginning(self.topic, self.config, "fault-impact")
         self._task = asyncio.create_task(self._run(), name="impact-view")
 
     async def _run(self) -> None:
@@ -104,11 +90,4 @@ class ImpactView:
                     self.caught_up.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await close(self._task, self._consumer)
