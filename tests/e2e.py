@@ -1,11 +1,31 @@
-"""Helpers for the end-to-end tests: contract-shaped records and a producer."""
+"""Helpers for the end-to-end tests: contract-shaped records, a producer, a running worker."""
 
 from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 import orjson
 from confluent_kafka import Producer
 
 from cxstream.ops.settings import Settings
+from cxstream.ops.topics import ensure_topics
+from cxstream.ops.worker_process import WorkerProcess
+
+
+@contextmanager
+def running_worker(settings: Settings, log_path: Path, log_lines: int = 40) -> Iterator[WorkerProcess]:
+    """A ``cxstream worker`` on the test's topics, ready; stopped after, and it must exit cleanly."""
+    ensure_topics(settings)
+    process = WorkerProcess(settings, log_path).start()
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        code = process.stop()
+        print(process.log_tail(log_lines))
+        assert code in (0, None), f"worker exited with {code}"
 
 
 class Feed:

@@ -32,9 +32,7 @@ import pytest
 import yaml
 
 from cxstream.ops.broker import free_port
-from cxstream.ops.topics import ensure_topics
-from cxstream.ops.worker_process import WorkerProcess
-from e2e import Feed
+from e2e import Feed, running_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"
@@ -148,15 +146,8 @@ def value_of(prometheus: Prometheus, expr: str) -> float | None:
 
 @pytest.fixture
 def worker(make_settings, tmp_path):
-    settings = make_settings()
-    ensure_topics(settings)
-    process = WorkerProcess(settings, tmp_path / "worker.log").start()
-    try:
-        process.wait_ready()
+    with running_worker(make_settings(), tmp_path / "worker.log") as process:
         yield process
-    finally:
-        code = process.stop()
-        assert code in (0, None), f"worker exited with {code}:\n{process.log_tail()}"
 
 
 @pytest.fixture

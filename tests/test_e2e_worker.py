@@ -13,10 +13,8 @@ import orjson
 import pytest
 
 from cxstream.models.outputs import CloudEvent, DeadLetter, ScoreDocument
-from cxstream.ops.topics import ensure_topics
-from cxstream.ops.worker_process import WorkerProcess
 from cxstream.simulate.reader import read_topic
-from e2e import Feed, notification, triggers_of, values
+from e2e import Feed, notification, running_worker, triggers_of, values
 
 CELL_A = ["A1", "A2", "A3", "A4", "A5"]
 CELL_B = ["B1", "B2", "B3"]
@@ -52,16 +50,9 @@ def settings(make_settings):
 
 @pytest.fixture
 def worker(settings, tmp_path):
-    ensure_topics(settings)
-    process = WorkerProcess(settings, tmp_path / "worker.log").start()
-    try:
-        process.wait_ready()
+    with running_worker(settings, tmp_path / "worker.log", log_lines=60) as process:
         yield process
-    finally:
-        code = process.stop()
-        print(process.log_tail(60))
-        assert code in (0, None), f"worker exited with {code}"
-        assert SECRET not in process.log_path.read_text(errors="replace"), "a secret reached the log"
+    assert SECRET not in process.log_path.read_text(errors="replace"), "a secret reached the log"
 
 
 def test_contract_walkthrough(settings, worker):

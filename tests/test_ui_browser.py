@@ -28,9 +28,8 @@ from typing import Callable, TypeVar
 
 import pytest
 
-from cxstream.ops.topics import ensure_topics
 from cxstream.ops.worker_process import WorkerProcess
-from e2e import Feed, notification
+from e2e import Feed, notification, running_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
@@ -102,15 +101,8 @@ def artifacts() -> Path:
 
 @pytest.fixture
 def worker(settings, tmp_path):
-    ensure_topics(settings)
-    process = WorkerProcess(settings, tmp_path / "worker.log").start()
-    try:
-        process.wait_ready()
+    with running_worker(settings, tmp_path / "worker.log") as process:
         yield process
-    finally:
-        code = process.stop()
-        print(process.log_tail(40))
-        assert code in (0, None), f"worker exited with {code}"
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = 60.0, every_s: float = 0.25) -> T:
