@@ -176,3 +176,12 @@ def test_a_healthy_customer_stores_no_trend_and_no_incidents():
 def orjson_loads(raw: bytes):
     import orjson
     return orjson.loads(raw)
+
+
+def test_customers_on_one_partition_are_that_partitions_share_of_all():
+    h = H()
+    site_with_customers(h, {"C1": 0, "C2": 1, "C3": 1}, {})
+    h.raise_("ALM-1", "SITE-1", T0)
+    assert h.engine.impact.customers_on("ALM-1", 1) == ["C2", "C3"]
+    assert h.engine.impact.customers_on("ALM-1", 2) == [] == h.engine.impact.customers_on("ALM-9", 0)
+    assert [c for p, c in h.engine.impact.customers("ALM-1") if p == 1] == ["C2", "C3"]

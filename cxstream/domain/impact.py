@@ -130,6 +130,10 @@ class ImpactLedger:
                       for partition, members in self.members.get(alarm_id, {}).items()
                       for customer_id in members)
 
+    def customers_on(self, alarm_id: str, partition: int) -> list[str]:
+        """The ids of one partition's customers impacted by the fault, sorted."""
+        return sorted(self.members.get(alarm_id, {}).get(partition, ()))
+
 
 def combine(alarm: Alarm, partials: Iterable[dict]) -> dict:
     """The fault-impact document of one fault from the partials of every partition."""

@@ -257,7 +257,7 @@ def register_routes(worker: "CxWorker") -> None:
         if owner == own_url():
             if not holds(partition):
                 raise Unroutable(f"partition {partition} is being restored here")
-            return [c for p, c in worker.engine.impact.customers(alarm_id) if p == partition]
+            return worker.engine.impact.customers_on(alarm_id, partition)
         url = f"{owner}/faults/{quote(alarm_id, safe='')}/members?partition={partition}"
         try:
             async with app.http_client.get(
@@ -277,7 +277,7 @@ def register_routes(worker: "CxWorker") -> None:
             return served(web.json({"error": str(exc)}, status=400), own_url())
         if not holds(partition):
             return unavailable(web, f"partition {partition} is not held here")
-        ids = [c for p, c in worker.engine.impact.customers(alarm_id) if p == partition]
+        ids = worker.engine.impact.customers_on(alarm_id, partition)
         return served(web.json({"alarm_id": alarm_id, "partition": partition, "customers": ids}), own_url())
 
     @app.page("/tmf-api/alarmManagement/{version}/listener/{event_name}")
