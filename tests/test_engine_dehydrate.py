@@ -55,7 +55,8 @@ def _run(dehydrate: bool, **policy):
     return fired, states, engine
 
 
-@pytest.mark.parametrize("policy", [{}, {"idle_flushes": 2, "hot_max": 4}, {"idle_flushes": 5}])
+@pytest.mark.parametrize("policy", [{}, {"idle_flushes": 2, "hot_max": 4}, {"idle_flushes": 5},
+                                    {"idle_flushes": 100, "hot_max": 2}, {"hot_max": 0}])
 def test_dehydrated_customers_give_the_same_results(policy):
     fired_live, states_live, _ = _run(dehydrate=False)
     fired_stored, states_stored, engine = _run(dehydrate=True, **policy)
@@ -84,7 +85,7 @@ def test_a_customer_changed_after_the_flush_took_its_dirty_set_stays_live():
     engine.process(records[30:])  # the stream goes on while the flush awaits the broker
     changed = set(engine.dirty)
     assert changed
-    engine.dehydrate_idle([], stored.get)  # this flush's own customers are idle by now
+    engine.dehydrate_idle([], lambda customer_id, _: stored.get(customer_id))  # this flush's own customers are idle by now
     for customer_id in changed:
         assert isinstance(engine.customers[customer_id], CustomerState), "a change in flight was put away"
     assert engine.state(next(iter(changed))).dump() not in stored.values()
@@ -130,3 +131,52 @@ def test_beyond_hot_max_the_least_recently_used_are_put_away_but_never_a_change_
     engine.dehydrate_idle(recent[-3:])
     assert engine.in_use == 5 and "C19" in _in_use(engine)
     assert _in_use(engine) <= set(recent)
+
+
+def test_hot_max_holds_between_batches_not_only_at_a_flush():
+    """A burst of new customers must not make them all objects at once (the
+    memory they free afterwards stays with the process)."""
+    engine = Engine(load_rules(), idle_flushes=100, hot_max=4)
+    engine.go_live()
+    records = _records(60)
+    for start in range(0, len(records), 10):
+        engine.process(records[start:start + 10])
+        assert engine.in_use <= 4
+    assert len(engine.customers) == 20
+    assert sum(isinstance(v, bytes) for v in engine.customers.values()) == 16
+
+
+def test_the_flush_writes_customers_put_away_with_a_change_in_flight():
+    """Customers put away with an unflushed change are read from their stored
+    form by the flush, give the same documents, and are not brought back into use."""
+    live = Engine(load_rules())
+    bounded = Engine(load_rules(), idle_flushes=100, hot_max=3)
+    for engine in (live, bounded):
+        engine.go_live()
+        engine.process(_records(100))
+    ids, _ = bounded.take_dirty_ids()
+    expected, _ = live.take_dirty()
+    assert ids == [s.customer_id for s in expected] and len(ids) == 20
+    assert bounded.in_use <= 3
+    for state in expected:
+        view, in_use = bounded.flush_view(state.customer_id)
+        assert view.dump() == state.dump()
+        assert in_use == isinstance(bounded.customers[state.customer_id], CustomerState)
+        if not in_use:
+            view.published = 42.0
+            bounded.put_back(state.customer_id, view.dump())
+            assert CustomerState.load(bounded.customers[state.customer_id]).published == 42.0
+    assert bounded.in_use <= 3
+
+
+def test_put_away_prefers_customers_not_used_since_the_last_flush():
+    engine = Engine(load_rules(), idle_flushes=100, hot_max=10)
+    engine.go_live()
+    records = _records(0)  # the 20 customer records
+    engine.process(records[:10])
+    dirty, _ = engine.take_dirty()
+    engine.dehydrate_idle([s.customer_id for s in dirty])  # C00..C09 last used at flush 0 -> 1
+    engine.dehydrate_idle([])  # a flush later: C00..C09 not used since
+    engine.process(records[:1])  # C00 used (changed) now
+    engine.process(records[10:19])  # nine new ones: nine over hot_max
+    assert _in_use(engine) == {"C00"} | {f"C{i:02d}" for i in range(10, 19)}

@@ -88,11 +88,22 @@ class Engine:
         # flushes, or when more than ``hot_max`` are in use (least recent first).
         # Loading a stored customer again costs about 10 µs with the cache
         # cold, as much as the rest of a record's processing (issue 3).
+        # ``hot_max`` holds between batches too, not only at a flush: a burst
+        # of new customers must not make them all objects at once, because
+        # the memory they free afterwards stays with the process (issue 3).
         self.customers: dict[str, CustomerState | bytes] = {}
-        self._hydrated: dict[str, int] = {}  # customer in use -> the flush that last saw it used
+        # customer in use -> the flush that last saw it used; in the order
+        # they came into use, which _put_away_least_recent relies on
+        self._hydrated: dict[str, int] = {}
         self._flushes = 0
         self.idle_flushes = max(1, idle_flushes)
         self.hot_max = hot_max
+        self._hot_slack = 0 if hot_max is None else hot_max // 50  # 2,000 at the default
+        # ``stored_form(customer_id, partition)``: the bytes last written for a customer,
+        # so that an idle customer and the table share one object (optional)
+        self.stored_form = None
+        self._in_flight: set[str] = set()  # taken by a flush whose state is not written yet
+        self.put_away_count = 0  # customers put away so far (the worker trims the heap after many)
         self.by_resource: dict[str, set[str]] = {}
         self.alarms = AlarmRegistry()
         self.impact = ImpactLedger()  # which of these customers each fault impacts
@@ -119,6 +130,7 @@ class Engine:
                 self._quality(record, record.partition, record.placed, record.topic)
             else:
                 self._customer(record)
+        self._bound_in_use()
 
     def process_fetch(self, source: str, topic: str, partition: int, records, placed: bool = False) -> None:
         """Apply one partition's fetched Kafka records (objects with ``key``,
@@ -132,6 +144,7 @@ class Engine:
             for r in records:
                 self._customer(InputRecord(source, topic, partition, r.offset, r.key, r.value,
                                            r.timestamp / 1000.0, placed))
+        self._bound_in_use()
 
     @staticmethod
     def _input(record, topic: str, partition: int, placed: bool) -> InputRecord:
@@ -232,6 +245,7 @@ class Engine:
                 for resource in sorted(resources):
                     for customer_id in sorted(self.by_resource.get(resource, ())):
                         self._reconcile(self.state(customer_id), when, cause=alarm)
+                        self._bound_in_use()
         return None
 
     def prune_alarms(self) -> None:
@@ -248,6 +262,7 @@ class Engine:
                 self._reconcile(state, None, cause=None)
             if state.impacts:
                 self.impact.sync(state, self.alarms.alarms)
+            self._bound_in_use()
 
     # ======================================================================
     # ownership (partitions come and go with rebalances)
@@ -268,8 +283,11 @@ class Engine:
         form, and the least recently used beyond ``hot_max``. Returns how many
         were put away.
 
-        ``stored(customer_id)`` may return the bytes last written for an idle
+        ``stored(customer_id, partition)`` may return the bytes last written for an idle
         customer (unchanged since), so both places share one object."""
+        self._in_flight = set()  # the flush calling this has written its state
+        if stored is None:
+            stored = self.stored_form
         self._flushes += 1
         now = self._flushes
         hydrated = self._hydrated
@@ -290,9 +308,56 @@ class Engine:
             del hydrated[customer_id]
             state = customers.get(customer_id)
             if state is not None and state.__class__ is CustomerState:
-                blob = stored(customer_id) if stored is not None else None
+                blob = stored(customer_id, state.partition) if stored is not None else None
                 customers[customer_id] = blob if blob else state.dump()
+        self.put_away_count += len(idle)
         return len(idle)
+
+    def _bound_in_use(self) -> None:
+        """Between records: beyond ``hot_max`` customers in use (and a little
+        slack, so that this is rare), put the least recently used away."""
+        if self.hot_max is not None and len(self._hydrated) > self.hot_max + self._hot_slack:
+            self._put_away_least_recent(len(self._hydrated) - self.hot_max)
+
+    def _put_away_least_recent(self, count: int) -> None:
+        """Put ``count`` customers away, those not used since the last flush
+        first, in the order they came into use; those used since (loaded or
+        changed) get a second chance (moved to the back) unless too few others are left.
+        A customer with a change not yet flushed is put away too: it stays in
+        ``dirty``, and the flush reads its stored form."""
+        hydrated = self._hydrated
+        recent_from = self._flushes
+        changed = self.dirty  # used since the last flush too
+        victims: list[str] = []
+        spared: list[str] = []
+        # a bounded look at the front: in a burst nearly all are recent, and
+        # a walk over every customer in use each time would cost more than
+        # the burst itself
+        for scanned, (customer_id, last) in enumerate(hydrated.items()):
+            if last < recent_from and customer_id not in changed:
+                victims.append(customer_id)
+                if len(victims) == count:
+                    break
+            else:
+                spared.append(customer_id)
+            if scanned >= 4 * count:
+                break
+        if len(victims) < count:  # a burst within one flush interval: the earliest first
+            extra = count - len(victims)
+            victims += spared[:extra]
+            spared = spared[extra:]
+        for customer_id in spared:
+            hydrated[customer_id] = hydrated.pop(customer_id)  # to the back
+        customers = self.customers
+        unchanged = self.stored_form
+        for customer_id in victims:
+            del hydrated[customer_id]
+            state = customers[customer_id]
+            blob = None
+            if unchanged is not None and customer_id not in self.dirty and customer_id not in self._in_flight:
+                blob = unchanged(customer_id, state.partition)
+            customers[customer_id] = blob if blob else state.dump()
+        self.put_away_count += len(victims)
 
     @property
     def in_use(self) -> int:
@@ -317,6 +382,7 @@ class Engine:
         else:
             self.customers[state.customer_id] = state
             self._hydrated[state.customer_id] = self._flushes
+        self._bound_in_use()
 
     def release(self, partitions: set[int]) -> list[str]:
         """Forget the customers of partitions this worker no longer owns."""
@@ -620,10 +686,34 @@ class Engine:
         return firings, rejections, tally
 
     def take_dirty(self) -> tuple[list[CustomerState], dict[str, int]]:
-        dirty = [self.state(c) for c in sorted(self.dirty) if c in self.customers]
+        """The changed customers (loaded) and the erased ones, since the last call."""
+        ids, erased = self.take_dirty_ids()
+        return [self.state(c) for c in ids], erased
+
+    def take_dirty_ids(self) -> tuple[list[str], dict[str, int]]:
+        """The ids of the changed customers and the erased ones, since the last
+        call; until the next ``dehydrate_idle`` they count as in flight (their
+        stored form is not yet the written one)."""
+        ids = [c for c in sorted(self.dirty) if c in self.customers]
         erased = self.erased
         self.dirty, self.erased = set(), {}
-        return dirty, erased
+        self._in_flight.update(ids)
+        return ids, erased
+
+    def flush_view(self, customer_id: str) -> tuple[CustomerState | None, bool]:
+        """A customer for the flush to write: (its state, whether it is in use).
+        A customer put away is loaded for the moment only, not brought back into
+        use; the flush hands its new stored form back with ``put_back``."""
+        value = self.customers.get(customer_id)
+        if value is None or value.__class__ is CustomerState:
+            return value, True
+        return CustomerState.load(value), False
+
+    def put_back(self, customer_id: str, stored: bytes) -> None:
+        """The new stored form of a customer the flush loaded with ``flush_view``
+        (if it is still put away: in use again, its object is the truth)."""
+        if self.customers.get(customer_id).__class__ is bytes:
+            self.customers[customer_id] = stored
 
     def take_forwards(self) -> list[tuple[str, InputRecord]]:
         forwards, self.forwards = self.forwards, []

@@ -41,6 +41,7 @@ from ..ops.runtime import release_free_memory
 from ..ops.settings import Settings
 from ..outputs import cloudevents, deadletters, scores
 from .alarm_feed import AlarmFeed, FaultOutcomes
+from . import customer_store
 from .batch_consumer import BatchConsumer
 from .impact_feed import ImpactView, partial_key
 from .sink import DeliveryFailed, OutputSink
@@ -130,9 +131,9 @@ class CxWorker:
         self.impact_topic = f"{settings.app_id}-fault-impact-partials"
         self.impact_view: ImpactView | None = None
         self._impact_dirty: set[str] = set()  # faults whose combined document may have changed
-        self._impact_written: dict[str, bytes] = {}
+        self._impact_written: dict[str, bytes] = {}  # fault -> last document written to cx.fault_impact
         self._trimmed_at = 0.0
-        self._put_away_since_trim = 0  # fault -> last document written to cx.fault_impact
+        self._put_away_at_trim = 0  # engine.put_away_count at the last heap trim
         self.app = app = CxApp(
             settings.app_id,
             broker=f"kafka://{settings.bootstrap}",
@@ -163,10 +164,13 @@ class CxWorker:
         self.customer_topics = app.topic(topics.quality, topics.customers, self.repartition_topic,
                                          key_serializer="raw", value_serializer="raw")
         self.faults_topic = app.topic(topics.faults, key_serializer="raw", value_serializer="raw")
+        customer_store.register()
         self.state_table = app.Table(STATE_TABLE, partitions=settings.partitions,
-                                     key_type=bytes, value_type=bytes)
+                                     key_type=bytes, value_type=bytes,
+                                     store=None if self._on_rocksdb else customer_store.URL)
         # our own compact encoding (CustomerState.dump), not faust's json codec
         self.state_table.key_serializer = self.state_table.value_serializer = "raw"
+        self.engine.stored_form = self._stored_in_memory  # idle customers share the table's bytes
         self.sink: OutputSink | None = None
         self.feed: AlarmFeed | None = None
         self._processed: dict = {}  # TP -> last offset applied to the engine
@@ -209,15 +213,15 @@ class CxWorker:
         up after 0.1 s without a send, so offsets could be committed before
         the state that reflects them was written.
         """
-        key = customer_id.encode()
-        self._put_in_store(key, value, partition)
-        self._sink().produce(self._changelog_topic, key, value, partition=partition)
+        self._put_in_store(customer_id, value, partition)
+        self._sink().produce(self._changelog_topic, customer_id.encode(), value, partition=partition)
 
-    def _put_in_store(self, key: bytes, value: bytes | None, partition: int) -> None:
+    def _put_in_store(self, customer_id: str, value: bytes | None, partition: int) -> None:
         store = self.state_table.data
         if self._on_rocksdb:
             # RocksDB: one database per partition, chosen by us (faust's own
             # setter takes the partition from the current stream event)
+            key = customer_id.encode()
             db = store._db_for_partition(partition)
             if value is None:
                 db.delete(key)
@@ -226,13 +230,7 @@ class CxWorker:
                 db.put(key, value)
                 store._key_index[key] = partition
         else:
-            if value is None:
-                store.pop(key, None)
-            else:
-                store[key] = value
-            key_partition = getattr(store, "_key_partition", None)
-            if key_partition is not None:
-                key_partition[key] = partition
+            store.put(partition, customer_id, value)
 
     def _top_up_changelog(self, partitions: set[int]) -> int:
         """Read the changelog past the high watermark faust's recovery stopped at.
@@ -260,18 +258,19 @@ class CxWorker:
                 empty = 0 if messages else empty + 1
                 for message in messages:
                     if message.error() is None and message.key():
-                        self._put_in_store(message.key(), message.value(), message.partition())
+                        self._put_in_store(message.key().decode("utf-8", "replace"), message.value(),
+                                           message.partition())
                         applied += 1
         finally:
             consumer.close()
         return applied
 
-    def _stored_in_memory(self, customer_id: str) -> bytes | None:
+    def _stored_in_memory(self, customer_id: str, partition: int) -> bytes | None:
         """The bytes the in-memory table holds for this customer (shared with
         the engine's idle customers); None with RocksDB (not in memory)."""
         if self._on_rocksdb:
             return None
-        return self.state_table.data.data.get(customer_id.encode())
+        return self.state_table.data.stored(partition, customer_id)
 
     @property
     def _on_rocksdb(self) -> bool:
@@ -284,11 +283,17 @@ class CxWorker:
     def _restore(self, partitions: set[int]) -> int:
         """Adopt customers of newly assigned partitions from the restored table."""
         count = 0
-        for key, raw in list(self.state_table.data.items()):
+        store = self.state_table.data
+        if self._on_rocksdb:
+            stored = [(key.decode("utf-8", "replace"), raw) for key, raw in list(store.items())]
+        else:
+            stored = store.customers_of(partitions)
+        for customer_id, raw in stored:
             if not raw:
                 continue
             state = CustomerState.load(raw)
-            if state.partition in partitions and state.customer_id not in self.engine.customers:
+            if state.partition in partitions and customer_id not in self.engine.customers:
+                state.customer_id = customer_id  # one text object for the store's and the engine's key
                 self.engine.adopt(state, raw)
                 count += 1
         return count
@@ -481,18 +486,30 @@ class CxWorker:
             started = time.monotonic()
             durable, self._processed = self._processed, {}
             self._emit()
-            dirty, erased = self.engine.take_dirty()
+            engine = self.engine
+            dirty, erased = engine.take_dirty_ids()
             sink = self._sink()
             topic = self.settings.topics.scores
             published = []
             captured = []  # (customer id, stored form, partition)
+            touched = set()  # partitions whose changelog was written
             for first in range(0, len(dirty), FLUSH_SLICE):
-                for state in dirty[first:first + FLUSH_SLICE]:
-                    document = scores.score_document(self.engine, state)
+                for customer_id in dirty[first:first + FLUSH_SLICE]:
+                    # read now, not when the dirty set was taken: the stream
+                    # may have changed the customer between two slices
+                    state, in_use = engine.flush_view(customer_id)
+                    if state is None:
+                        continue  # erased or moved away meanwhile
+                    document = scores.score_document(engine, state)
                     sink.produce(topic, state.customer_id.encode(), scores.encode(document))
                     state.published = document["score"]
                     published.append(document["score"])
-                    captured.append((state.customer_id, state.dump(), state.partition))
+                    stored = state.dump()
+                    if not in_use:  # put away (beyond hot_max): stays so, with the new form
+                        engine.put_back(customer_id, stored)
+                    # (the engine's own id object: the store shares it as its key)
+                    captured.append((customer_id, stored, state.partition))
+                    touched.add(state.partition)
                 sink.poll()
                 if first + FLUSH_SLICE < len(dirty):
                     await asyncio.sleep(0)  # the stream goes on between slices
@@ -509,19 +526,17 @@ class CxWorker:
             for customer_id, partition in erased.items():
                 self._write_state(customer_id, None, partition)
             # customers untouched for a while wait in their stored form
-            put_away = self.engine.dehydrate_idle([customer_id for customer_id, _, _ in captured],
-                                                  self._stored_in_memory)
-            self._put_away_since_trim += put_away
-            if (self._put_away_since_trim >= TRIM_AFTER_PUT_AWAY
+            engine.dehydrate_idle([customer_id for customer_id, _, _ in captured])
+            if (engine.put_away_count - self._put_away_at_trim >= TRIM_AFTER_PUT_AWAY
                     and time.monotonic() - self._trimmed_at > TRIM_INTERVAL_S):
                 # many customers became compact: return the freed C heap to the system
                 self._trimmed_at = time.monotonic()
-                self._put_away_since_trim = 0
+                self._put_away_at_trim = engine.put_away_count
                 release_free_memory()
             if dirty or erased:
                 await sink.flush()
                 if self.seal_changelog:
-                    await self._seal({s.partition for s in dirty} | set(erased.values()))
+                    await self._seal(touched | set(erased.values()))
             if durable:
                 self.app.consumer.mark_durable(durable)
             self.metrics.customers.set(len(self.engine.customers))
