@@ -7,6 +7,7 @@ changelogged table as compact JSON once per flush interval, only when dirty.
 from __future__ import annotations
 
 import hashlib
+from sys import intern
 
 import orjson
 
@@ -98,7 +99,12 @@ class CustomerState:
         else:  # format 1, or no trend and no incidents stored
             state.trend = state.incidents = None
             _assign_core(state, values)
-        state.resources = tuple(state.resources)
+        # one shared object per distinct text: many customers share a tier,
+        # a segment and their cells, and each copy is 50-60 B per customer in use
+        state.resources = tuple([intern(resource) for resource in state.resources])
+        state.value_tier = intern(state.value_tier)
+        if state.segment is not None:
+            state.segment = intern(state.segment)
         return state
 
 

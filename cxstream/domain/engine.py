@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from sys import intern
 
 from ..models.customer import CustomerTombstone, parse_customer
 from ..models.alarm import parse_fault
@@ -104,7 +105,11 @@ class Engine:
         self.stored_form = None
         self._in_flight: set[str] = set()  # taken by a flush whose state is not written yet
         self.put_away_count = 0  # customers put away so far (the worker trims the heap after many)
-        self.by_resource: dict[str, set[str]] = {}
+        # network resource -> its customers here, each once; lists, not sets:
+        # ~9 B per customer and resource instead of ~45 (a million customers on
+        # two cells each: 80 MB less), and only a resource change or an
+        # erasure removes one customer from them (issue 3)
+        self.by_resource: dict[str, list[str]] = {}
         self.alarms = AlarmRegistry()
         self.impact = ImpactLedger()  # which of these customers each fault impacts
         self.alarm_changes: set[str] = set()  # alarms changed since the stream layer last looked
@@ -215,11 +220,11 @@ class Engine:
         if state is None:
             state = self._new_customer(doc.customer_id, record.partition)
         when = doc.updated_at.timestamp() if doc.updated_at is not None else record.timestamp
-        state.segment = doc.segment
+        state.segment = None if doc.segment is None else intern(doc.segment)  # (see CustomerState.load)
         state.value_tier = doc.value_tier.value
         state.consent = doc.marketing_consent
         state.profile = True
-        resources = tuple(dict.fromkeys(doc.resources))
+        resources = tuple([intern(resource) for resource in dict.fromkeys(doc.resources)])
         if resources != state.resources:
             self._unindex(state)
             state.resources = resources
@@ -387,14 +392,22 @@ class Engine:
     def release(self, partitions: set[int]) -> list[str]:
         """Forget the customers of partitions this worker no longer owns."""
         gone = []
-        for customer_id in list(self.customers):
-            state = self.state(customer_id)
+        for customer_id, value in list(self.customers.items()):
+            # read, not brought into use: a partition may hold a million
+            state = value if value.__class__ is CustomerState else CustomerState.load(value)
             if state.partition in partitions:
                 gone.append(customer_id)
                 del self.customers[customer_id]
                 self._hydrated.pop(customer_id, None)
-                self._unindex(state)
                 self.dirty.discard(customer_id)
+        if gone:  # one pass over the index, not one removal per customer
+            leaving = set(gone)
+            for resource, ids in list(self.by_resource.items()):
+                kept = [c for c in ids if c not in leaving]
+                if not kept:
+                    del self.by_resource[resource]
+                elif len(kept) < len(ids):
+                    self.by_resource[resource] = kept
         self.impact.release(partitions)
         return gone
 
@@ -419,13 +432,16 @@ class Engine:
 
     def _index(self, state: CustomerState) -> None:
         for resource in state.resources:
-            self.by_resource.setdefault(resource, set()).add(state.customer_id)
+            self.by_resource.setdefault(resource, []).append(state.customer_id)
 
     def _unindex(self, state: CustomerState) -> None:
         for resource in state.resources:
             ids = self.by_resource.get(resource)
             if ids is not None:
-                ids.discard(state.customer_id)
+                try:
+                    ids.remove(state.customer_id)
+                except ValueError:
+                    pass
                 if not ids:
                     del self.by_resource[resource]
 
