@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from cxstream.domain.customer import CustomerState
+from cxstream.domain.customer import CustomerState, event_id_hash
 from cxstream.domain.engine import Engine, InputRecord
 from cxstream.domain.rules import load_rules
 from cxstream.outputs.cloudevents import cloudevent
@@ -180,3 +180,25 @@ def test_put_away_prefers_customers_not_used_since_the_last_flush():
     engine.process(records[:1])  # C00 used (changed) now
     engine.process(records[10:19])  # nine new ones: nine over hot_max
     assert _in_use(engine) == {"C00"} | {f"C{i:02d}" for i in range(10, 19)}
+
+
+def test_stored_forms_of_earlier_formats_load_and_forget_their_recent_event_ids():
+    state = CustomerState("C01", 2)
+    state.remember(event_id_hash("q-1"))
+    state.segment, state.resources = "consumer", ("CELL-1",)
+    current = CustomerState.load(state.dump())
+    assert current.recent == [event_id_hash("q-1")] and current.seen(event_id_hash("q-1"))
+    older = orjson.loads(state.dump())
+    older[0] = 2  # format 2 stored other hashes of the same ids
+    loaded = CustomerState.load(orjson.dumps(older))
+    assert loaded.recent == [] and loaded.partition == 2 and loaded.resources == ("CELL-1",)
+    older[0] = 4
+    with pytest.raises(ValueError, match="format 4"):
+        CustomerState.load(orjson.dumps(older))
+
+
+def test_event_id_hash_is_stable_and_tells_apart_a_customers_recent_ids():
+    assert event_id_hash("q-1") == event_id_hash("q-1") == 7909236632721621200  # stored: must not change between releases
+    ids = [f"m-7-{k}" for k in range(100_000)] + [f"{k:08x}-uuid" for k in range(100_000)]
+    assert len({event_id_hash(i) for i in ids}) == len(ids)
+    assert all(0 <= event_id_hash(i) < 2 ** 63 for i in ids[:1000])

@@ -6,7 +6,7 @@ changelogged table as compact JSON once per flush interval, only when dirty.
 
 from __future__ import annotations
 
-import hashlib
+import zlib
 from sys import intern
 
 import orjson
@@ -16,8 +16,14 @@ RECENT_IDS = 32
 
 
 def event_id_hash(event_id: str) -> int:
-    """A stable 63-bit hash of an event id (Python's hash() changes per process)."""
-    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big") >> 1
+    """A stable 63-bit hash of an event id (Python's hash() changes per process).
+
+    CRC-32 and Adler-32 side by side: 0.15 µs against 0.5 µs for an 8-byte
+    BLAKE2b, which was a tenth of the worker's time per record in a profile
+    (issue 3). It only has to tell apart the last RECENT_IDS ids of one
+    customer, not resist an adversary."""
+    raw = event_id.encode()
+    return (zlib.crc32(raw) << 31) ^ zlib.adler32(raw)
 
 
 class CustomerState:
@@ -72,7 +78,9 @@ class CustomerState:
     _FIELDS = ("customer_id", "partition", "segment", "value_tier", "consent", "resources", "profile",
                "clock", "penalties", "fault_levels", "score", "published", "peaks", "recent",
                "impacts", "episode", "fired", "updated_at", "quality_clock", "trend", "incidents")
-    FORMAT = 2  # 2 added trend and incidents; format 1 still loads
+    # 2 added trend and incidents; 3 changed event_id_hash (a format 1 or 2
+    # customer loads, and forgets its recent event ids: they were other hashes)
+    FORMAT = 3
 
     def dump(self) -> bytes:
         # Copied into an exact-size object: orjson's result keeps the capacity
@@ -91,14 +99,17 @@ class CustomerState:
     @classmethod
     def load(cls, raw: bytes) -> "CustomerState":
         values = orjson.loads(raw)
-        if values[0] not in (1, cls.FORMAT):
-            raise ValueError(f"customer state format {values[0]!r} is not {cls.FORMAT}")
+        version = values[0]
+        if version != cls.FORMAT and version not in (1, 2):
+            raise ValueError(f"customer state format {version!r} is not {cls.FORMAT}")
         state = cls.__new__(cls)
         if len(values) == len(cls._FIELDS) + 1:
             _assign_all(state, values)
         else:  # format 1, or no trend and no incidents stored
             state.trend = state.incidents = None
             _assign_core(state, values)
+        if version != cls.FORMAT:
+            state.recent = []
         # one shared object per distinct text: many customers share a tier,
         # a segment and their cells, and each copy is 50-60 B per customer in use
         state.resources = tuple([intern(resource) for resource in state.resources])
