@@ -195,7 +195,9 @@ def render_table(report: dict[str, Any]) -> str:
             if per is None:
                 row("", f"{point['customers']:,} customers", "FAILED: " + str(point.get("problem", ""))[:60])
                 continue
-            row("", f"{point['customers']:,} customers: RSS, per customer",
+            in_use = point.get("in_use_at_measure")
+            busy = f" ({in_use:,} still in use)" if in_use else ""  # not settled: the figure is high
+            row("", f"{point['customers']:,} customers: RSS, per customer{busy}",
                 f"{_mb(point.get('rss_bytes'))}, {per:,.0f} B", "<= 1 KB", _verdict_text(
                     {"met": per <= BYTES_PER_CUSTOMER}))
         if m.get("marginal_bytes_per_customer") is not None:

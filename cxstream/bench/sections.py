@@ -664,7 +664,10 @@ def _memory_point(ctx: BenchContext, n: int, seed: int) -> dict[str, Any]:
         point["load_s"] = time.monotonic() - began
         # steady state: every customer idle in its stored form (CXSTREAM_HOT_IDLE_S after its last use)
         _settle(settings)
-        point["in_use_at_measure"] = _wait_put_away(worker, settings.hot_idle_s + 10 * settings.flush_interval_s)
+        # (the flushes that write a burst of new customers run behind it: at a
+        # million, the last ones become idle some 30 s after the load)
+        point["in_use_at_measure"] = _wait_put_away(
+            worker, settings.hot_idle_s + 10 * settings.flush_interval_s + n / 20_000)
         memory = proc_memory(pid)
         point["rss_bytes"] = memory.get("rss")
         point["peak_rss_bytes"] = memory.get("hwm")
