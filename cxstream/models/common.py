@@ -70,16 +70,24 @@ def format_time(epoch_seconds: float) -> str:
         raise ValueError(f"not a finite time: {epoch_seconds!r}")
     millis = round(epoch_seconds * 1000)
     seconds, ms = divmod(millis, 1000)
-    try:
-        t = time.gmtime(seconds)
-    except (OverflowError, OSError) as error:
-        raise ValueError(f"time out of range: {epoch_seconds!r}") from error
-    if not 1 <= t.tm_year <= 9999:
-        raise ValueError(f"time out of range: {epoch_seconds!r}")
-    text = "%04d-%02d-%02dT%02d:%02d:%02d" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+    minute, second = divmod(seconds, 60)
+    if minute == _last_minute[0]:  # most times in a flush share their minute: no gmtime
+        prefix = _last_minute[1]
+    else:
+        try:
+            t = time.gmtime(minute * 60)
+        except (OverflowError, OSError) as error:
+            raise ValueError(f"time out of range: {epoch_seconds!r}") from error
+        if not 1 <= t.tm_year <= 9999:
+            raise ValueError(f"time out of range: {epoch_seconds!r}")
+        prefix = "%04d-%02d-%02dT%02d:%02d:" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min)
+        _last_minute[:] = [minute, prefix]
     if ms:
-        return "%s.%03dZ" % (text, ms)
-    return text + "Z"
+        return "%s%02d.%03dZ" % (prefix, second, ms)
+    return "%s%02dZ" % (prefix, second)
+
+
+_last_minute: list = [None, ""]  # the minute format_time formatted last, and its text
 
 
 RFC3339_PATTERN = re.compile(
