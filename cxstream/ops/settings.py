@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     )
     hot_max: int = Field(
         default=100_000, ge=0,
-        description="At most this many customers kept ready in memory (~1.5 KB each); beyond, least recent first.",
+        description="At most this many customers kept ready in memory (~1 KB each); beyond, least recent first.",
     )
     fetch_max_wait_ms: int = Field(
         default=100, ge=1, le=30000,
