@@ -202,3 +202,17 @@ def test_event_id_hash_is_stable_and_tells_apart_a_customers_recent_ids():
     ids = [f"m-7-{k}" for k in range(100_000)] + [f"{k:08x}-uuid" for k in range(100_000)]
     assert len({event_id_hash(i) for i in ids}) == len(ids)
     assert all(0 <= event_id_hash(i) < 2 ** 63 for i in ids[:1000])
+
+
+def test_customers_without_entries_share_one_empty_mapping_that_nobody_writes():
+    from cxstream.domain.customer import NO_ENTRIES
+
+    fired, states, engine = _run(dehydrate=True, idle_flushes=100, hot_max=3)
+    assert NO_ENTRIES == {}  # penalties, impacts and firings all happened in the run
+    assert any(f["type"].endswith("outage_notice") for f in fired)
+    loaded = [engine.state(cid) for cid in sorted(engine.customers)]
+    assert any(s.fired is not NO_ENTRIES and s.fired for s in loaded)
+    assert any(s.penalties is not NO_ENTRIES and s.penalties for s in loaded)
+    fresh = CustomerState("NEW", 0)
+    assert fresh.impacts is fresh.fired is fresh.penalties is fresh.fault_levels is NO_ENTRIES
+    assert CustomerState.load(fresh.dump()).fired is NO_ENTRIES

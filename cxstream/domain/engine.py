@@ -21,7 +21,7 @@ from ..models.alarm import parse_fault
 from ..models.quality import parse_quality
 from ..models.rejection import InvalidRecord
 from .alarms import Alarm, AlarmRegistry
-from .customer import CustomerState, event_id_hash
+from .customer import NO_ENTRIES, CustomerState, event_id_hash
 from .impact import ImpactLedger
 from .rules import Rule, RuleBook, RuleEvent
 from .scoring import ScoreModel
@@ -197,6 +197,8 @@ class Engine:
             fade = self.model.decay_factor(state.clock - when)
         if points:
             self._count_incidents(state, points, when, quality.resource_id)
+            if state.penalties is NO_ENTRIES:
+                state.penalties = {}
         for code, value in points:
             self.model.add(state.penalties, code, value * fade)
         self._rescore(state, when)
@@ -548,13 +550,17 @@ class Engine:
             if levels.get(resource, 0.0) < level:
                 code = "fault." + resource
                 if level > state.penalties.get(code, 0.0):
+                    if state.penalties is NO_ENTRIES:
+                        state.penalties = {}
                     state.penalties[code] = level
-        state.fault_levels = levels
+        state.fault_levels = levels if levels else NO_ENTRIES
         self._rescore(state, latest)
         for alarm_id in left:
             self._end_impact(state, alarm_id, ends[alarm_id])
         for alarm in joined:
             start, at = starts[alarm.alarm_id]
+            if state.impacts is NO_ENTRIES:
+                state.impacts = {}
             state.impacts[alarm.alarm_id] = start
             self._join_episode(state, alarm, at, previous)
         for alarm in escalated:
@@ -682,6 +688,8 @@ class Engine:
                 self._suppress(rule, "rate_limit")
                 return False
             slot[1] += 1
+        if state.fired is NO_ENTRIES:
+            state.fired = {}
         state.fired[rule.id] = when
         _, _, reasons = self.score_view(state)
         self.firings.append(Firing(
