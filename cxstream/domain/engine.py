@@ -310,14 +310,7 @@ class Engine:
         if excess > 0:
             recent = sorted((last, c) for c, last in hydrated.items() if last > horizon and c not in dirty)
             idle.extend(c for _, c in recent[:excess])
-        customers = self.customers
-        for customer_id in idle:
-            del hydrated[customer_id]
-            state = customers.get(customer_id)
-            if state is not None and state.__class__ is CustomerState:
-                blob = stored(customer_id, state.partition) if stored is not None else None
-                customers[customer_id] = blob if blob else state.dump()
-        self.put_away_count += len(idle)
+        self._put_away(idle, stored)
         return len(idle)
 
     def _bound_in_use(self) -> None:
@@ -355,16 +348,23 @@ class Engine:
             spared = spared[extra:]
         for customer_id in spared:
             hydrated[customer_id] = hydrated.pop(customer_id)  # to the back
-        customers = self.customers
-        unchanged = self.stored_form
-        for customer_id in victims:
+        self._put_away(victims, self.stored_form)
+
+    def _put_away(self, customer_ids: list[str], stored) -> None:
+        """These customers in use go back to their stored form: the bytes last
+        written (``stored``), shared with the table, when nothing changed since;
+        their own dump otherwise."""
+        customers, hydrated, dirty, in_flight = self.customers, self._hydrated, self.dirty, self._in_flight
+        for customer_id in customer_ids:
             del hydrated[customer_id]
-            state = customers[customer_id]
+            state = customers.get(customer_id)
+            if state is None or state.__class__ is not CustomerState:
+                continue
             blob = None
-            if unchanged is not None and customer_id not in self.dirty and customer_id not in self._in_flight:
-                blob = unchanged(customer_id, state.partition)
+            if stored is not None and customer_id not in dirty and customer_id not in in_flight:
+                blob = stored(customer_id, state.partition)
             customers[customer_id] = blob if blob else state.dump()
-        self.put_away_count += len(victims)
+        self.put_away_count += len(customer_ids)
 
     @property
     def in_use(self) -> int:

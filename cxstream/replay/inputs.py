@@ -134,6 +134,14 @@ def _bytes_field(doc: dict, name: str, where: str) -> bytes | None:
     return None
 
 
+def _put_bytes(doc: dict, name: str, raw: bytes) -> None:
+    """The writing side of :func:`_bytes_field`: text where the bytes are UTF-8, base64 otherwise."""
+    try:
+        doc[name if name == "key" else f"{name}_text"] = raw.decode()
+    except UnicodeDecodeError:
+        doc[f"{name}_b64"] = base64.b64encode(raw).decode()
+
+
 def read_jsonl(path: Path, settings: Settings | None = None) -> Iterator[InputRecord]:
     """The records of one JSON-lines file, in file order (``settings`` names their topics)."""
     try:
@@ -169,14 +177,10 @@ def check_readable(paths: list[Path]) -> None:
 def to_line(record: InputRecord) -> bytes:
     """A record as one JSON line that :func:`parse_line` reads back to the same bytes."""
     doc: dict = {"topic": record.source}
-    key = record.key
-    if key is None:
+    if record.key is None:
         doc["key"] = None
     else:
-        try:
-            doc["key"] = key.decode()
-        except UnicodeDecodeError:
-            doc["key_b64"] = base64.b64encode(key).decode()
+        _put_bytes(doc, "key", record.key)
     value = record.value
     if value is None:
         doc["value"] = None
@@ -189,10 +193,7 @@ def to_line(record: InputRecord) -> bytes:
         if same:
             doc["value"] = parsed
         else:
-            try:
-                doc["value_text"] = value.decode()
-            except UnicodeDecodeError:
-                doc["value_b64"] = base64.b64encode(value).decode()
+            _put_bytes(doc, "value", value)
     doc["timestamp"] = format_time(record.timestamp)
     doc["partition"] = record.partition
     doc["offset"] = record.offset

@@ -492,7 +492,6 @@ class CxWorker:
             topic = self.settings.topics.scores
             published = []
             captured = []  # (customer id, stored form, partition)
-            touched = set()  # partitions whose changelog was written
             for first in range(0, len(dirty), FLUSH_SLICE):
                 for customer_id in dirty[first:first + FLUSH_SLICE]:
                     # read now, not when the dirty set was taken: the stream
@@ -509,7 +508,6 @@ class CxWorker:
                         engine.put_back(customer_id, stored)
                     # (the engine's own id object: the store shares it as its key)
                     captured.append((customer_id, stored, state.partition))
-                    touched.add(state.partition)
                 sink.poll()
                 if first + FLUSH_SLICE < len(dirty):
                     await asyncio.sleep(0)  # the stream goes on between slices
@@ -536,7 +534,7 @@ class CxWorker:
             if dirty or erased:
                 await sink.flush()
                 if self.seal_changelog:
-                    await self._seal(touched | set(erased.values()))
+                    await self._seal({partition for _, _, partition in captured} | set(erased.values()))
             if durable:
                 self.app.consumer.mark_durable(durable)
             self.metrics.customers.set(len(self.engine.customers))
