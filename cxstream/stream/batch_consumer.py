@@ -77,12 +77,13 @@ class BatchConsumer(AIOKafkaConsumer):
             self.committable.pop(tp, None)
 
     async def _put_back(self, batch: list) -> None:
-        """Seek back to the start of a hot fetch the worker cannot take yet.
+        """Seek back to the start of a fetch that cannot be taken yet: a hot
+        fetch before the worker is ready, or any fetch that arrived while the
+        flow was stopped.
 
-        Waiting for the worker here would stall this loop, and with it the
-        changelog records faust's recovery is waiting for (a rebalance that
-        never finished recovering, seen in CI). The records are fetched again
-        once the worker is ready."""
+        Waiting here instead would stall this loop, and with it the changelog
+        records faust's recovery is waiting for (a rebalance that never
+        finished recovering, seen in CI). The records are fetched again."""
         assigned = self.assignment()
         for tp, records in batch:
             if tp in assigned:
@@ -111,7 +112,16 @@ class BatchConsumer(AIOKafkaConsumer):
                 set_flag(CONSUMER_FETCHING)
                 records, active = await self._wait_next_records(1.0)
                 await asyncio.sleep(0)
-                if not records or self.should_stop or not self.flow_active:
+                if not records or self.should_stop:
+                    continue
+                if not self.flow_active:
+                    # Fetched while the flow was stopped (a rebalance began
+                    # during the fetch): fetch them again later, as faust's
+                    # own getmany seeks back. Dropped, the client's position
+                    # stays past them: recovery seeks its changelogs to the
+                    # start, such a fetch returns them, and recovery then
+                    # waits for records that never come (seen in CI-like runs).
+                    await self._put_back(list(records.items()))
                     continue
                 generation = self.app.consumer_generation_id
                 batch = []
