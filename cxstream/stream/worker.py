@@ -52,6 +52,7 @@ STATE_TABLE = "customer_state"
 TRIM_AFTER_PUT_AWAY = 10_000  # customers put away in one flush that make a heap trim worth it
 TRIM_INTERVAL_S = 5.0
 FLUSH_SLICE = 500  # customers written between two yields to the event loop (~4 ms each)
+TOP_UP_TIMEOUT_S = 30.0  # longest the changelog top-up waits for a partition's end
 SEAL_KEY = b"\x00seal"  # see CxWorker._seal; never a customer id (ids are non-empty text)
 
 
@@ -237,14 +238,20 @@ class CxWorker:
 
         On the embedded Tansu the mark is the first offset of the last batch
         plus one; the seal (see _seal) keeps it right, except when a worker was
-        killed between a flush's state and its seal. Reads until a fetch finds
-        nothing more; only where the seal is on.
+        killed between a flush's state and its seal (or when the broker reports
+        no mark at all). Reads until every partition has reported its end once
+        and a fetch then finds nothing more; only where the seal is on.
+
+        Counting empty fetches alone is not enough: a fresh client's first
+        fetch can take longer than two of them on a loaded broker, and the
+        top-up then read nothing (seen once: a restart after SIGKILL restored
+        no customer).
         """
-        from confluent_kafka import Consumer, TopicPartition
+        from confluent_kafka import Consumer, KafkaError, TopicPartition
 
         topic = self._changelog_topic
         consumer = Consumer({**self.settings.confluent_config(), "group.id": f"{self.settings.app_id}-top-up",
-                             "enable.auto.commit": False})
+                             "enable.auto.commit": False, "enable.partition.eof": True})
         applied = 0
         try:
             tps = []
@@ -252,15 +259,24 @@ class CxWorker:
                 _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
                 tps.append(TopicPartition(topic, partition, max(high, 0)))
             consumer.assign(tps)
+            at_end: set[int] = set()
             empty = 0
-            while empty < 2:
+            deadline = time.monotonic() + TOP_UP_TIMEOUT_S
+            while (len(at_end) < len(tps) or empty < 2) and time.monotonic() < deadline:
                 messages = consumer.consume(1000, timeout=0.25)
                 empty = 0 if messages else empty + 1
                 for message in messages:
-                    if message.error() is None and message.key():
+                    error = message.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            at_end.add(message.partition())
+                    elif message.key():
                         self._put_in_store(message.key().decode("utf-8", "replace"), message.value(),
                                            message.partition())
                         applied += 1
+            if len(at_end) < len(tps):
+                log.warning("changelog top-up: partitions %s did not report their end within %.0f s",
+                            sorted({tp.partition for tp in tps} - at_end), TOP_UP_TIMEOUT_S)
         finally:
             consumer.close()
         return applied
