@@ -658,10 +658,18 @@ def test_a_tombstone_erases_the_customer() -> None:
     # the alarm clears: nothing for a customer who is gone
     h.clear("ALM-1", T0 + 5 * HOUR)
     assert h.firings() == []
-    # a later record starts a new customer from nothing
-    h.quality("C1", T0 + 6 * HOUR, mos=4.4)
+    # (v2) erasure holds: a later quality record is dropped and counted, not a new customer
+    h.quality("C1", T0 + 6 * HOUR, call_dropped=True)
+    _, rejections, tally = h.drain()
+    assert rejections == [] and tally.events == {("quality", "erased"): 1}
+    assert "C1" not in h.engine.customers and h.engine.is_erased("C1")
+    assert h.engine.take_dirty() == ([], {})
+    # a new customer record registers the id afresh, from nothing
+    h.customer("C1", ["CELL-2"], t=T0 + 7 * HOUR)
+    h.quality("C1", T0 + 7 * HOUR, mos=4.4)
     state = h.state("C1")
-    assert state.score == 100.0 and state.penalties == {} and not state.profile and state.fired == {}
+    assert state.score == 100.0 and state.penalties == {} and state.profile and state.fired == {}
+    assert not h.engine.is_erased("C1")
     dirty, erased = h.engine.take_dirty()
     assert [s.customer_id for s in dirty] == ["C1"] and erased == {}
 

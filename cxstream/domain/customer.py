@@ -107,6 +107,9 @@ class CustomerState:
 
     @classmethod
     def load(cls, raw: bytes) -> "CustomerState":
+        if is_erased_marker(raw):
+            raise ValueError("this stored value is an erased marker, not a customer state "
+                             "(check is_erased_marker first and hand it to Engine.adopt_erased)")
         values = orjson.loads(raw)
         version = values[0]
         if version != cls.FORMAT and version not in (1, 2):
@@ -134,6 +137,43 @@ class CustomerState:
         if state.segment is not None:
             state.segment = intern(state.segment)
         return state
+
+
+# --- erased markers ----------------------------------------------------------
+#
+# What the changelog holds for a customer erased by a tombstone, instead of a
+# null: the compact JSON array ``["erased", <partition>, <erased_at>]`` (the
+# string first, where a customer state's stored form starts with its integer
+# format version), e.g. ``["erased",3,1795168800.0]``. ``erased_at`` is epoch
+# seconds: the tombstone's Kafka timestamp (the worker's clock when it had
+# none). On restore, a marker becomes an erased entry again
+# (``Engine.adopt_erased``), so erasure holds across restarts and rebalances
+# for ``erased_retention_s``; once the engine forgets the id it asks for a real
+# null on the changelog (``Engine.erased_marker`` returns None), which
+# compaction then removes.
+
+_ERASED_PREFIX = b'["erased",'
+
+
+def erased_marker(partition: int, erased_at: float) -> bytes:
+    """The stored value that records an erased customer (see above)."""
+    return orjson.dumps(["erased", int(partition), float(erased_at)])
+
+
+def is_erased_marker(raw: bytes | None) -> bool:
+    """Whether a stored value is an erased marker rather than a customer state."""
+    return raw is not None and raw[:10] == _ERASED_PREFIX
+
+
+def read_erased_marker(raw: bytes) -> tuple[int, float]:
+    """(partition, erased_at) of an erased marker; ValueError for anything else."""
+    if not is_erased_marker(raw):
+        raise ValueError("not an erased marker")
+    values = orjson.loads(raw)
+    if (len(values) != 3 or not isinstance(values[1], int) or isinstance(values[1], bool)
+            or not isinstance(values[2], (int, float)) or isinstance(values[2], bool)):
+        raise ValueError(f"an erased marker is [\"erased\", partition, erased_at], not {raw[:80]!r}")
+    return values[1], float(values[2])
 
 
 def _assigner(names: tuple[str, ...]):

@@ -7,22 +7,33 @@ from network resource to those customers, and a copy of the alarm registry
 (every worker sees every alarm).
 
 Event time drives everything (decay, cooldowns, trigger times), so the same
-input in the same order gives the same output.
+input in the same order gives the same output. The worker's wall clock
+(``clock``) only bounds it: a time more than ``Limits.max_future_s`` ahead of it
+is invalid input, so one record cannot move a customer's or the registry's
+clock forward (contract v2, Bounds).
+
+No single record stops the engine: whatever fails while applying one record
+(an unusable value, a bound, or an exception of any kind) becomes that record's
+rejection, and the next record is applied.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import logging
+import time
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from sys import intern
+from typing import Callable
 
 from ..models.customer import CustomerTombstone, parse_customer
 from ..models.alarm import parse_fault
 from ..models.quality import parse_quality
 from ..models.rejection import InvalidRecord
-from .alarms import Alarm, AlarmRegistry
-from .customer import NO_ENTRIES, CustomerState, event_id_hash
+from .alarms import Alarm, AlarmRegistry, future_reason
+from .customer import NO_ENTRIES, CustomerState, erased_marker, event_id_hash
 from .impact import ImpactLedger
+from .limits import DEFAULT_LIMITS, Limits
 from .rules import Rule, RuleBook, RuleEvent
 from .scoring import ScoreModel
 from .trend import record as record_trend
@@ -31,6 +42,11 @@ from .trend import record as record_trend
 INCIDENT_RESET_POINTS = 0.5
 
 HOUR = 3600.0
+
+# How much of an unexpected exception's message a rejection reason quotes.
+ERROR_TEXT_CHARS = 200
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -73,15 +89,28 @@ class Firing:
 class Tally:
     """Counts since the last drain, for the metrics."""
 
-    events: Counter = field(default_factory=Counter)  # (source, outcome)
+    # (source, outcome); outcome ok | invalid | duplicate | late | erased
+    events: Counter = field(default_factory=Counter)
     triggers: Counter = field(default_factory=Counter)  # (channel, trigger)
     suppressed: Counter = field(default_factory=Counter)  # (channel, trigger, reason)
+    # what a bound (Limits) dropped, expired or forgot, by name:
+    #   alarms_expired   alarms active longer than alarm_max_age_s, expired
+    #   episode_alarms   alarms not listed in an outage episode beyond max_episode_alarms
+    #   erased_forgotten erased ids forgotten before their retention, beyond max_erased
+    limits: Counter = field(default_factory=Counter)
+    # unexpected exceptions isolated to one record or customer, by where:
+    # quality | customers | faults (the record was rejected) | reconcile
+    errors: Counter = field(default_factory=Counter)
 
 
 class Engine:
     def __init__(self, rules: RuleBook, half_life_s: float = 1800.0, allowed_lateness_s: float = 900.0,
-                 idle_flushes: int = 1, hot_max: int | None = None):
+                 idle_flushes: int = 1, hot_max: int | None = None, *, limits: Limits = DEFAULT_LIMITS,
+                 clock: Callable[[], float] = time.time):
         self.rules = rules
+        self.limits = limits
+        self.clock = clock  # the worker's wall clock: bounds event time, never drives it
+        self._horizon = clock() + limits.max_future_s  # the latest usable time, per batch
         self.model = ScoreModel(rules.scoring, half_life_s)
         self.allowed_lateness_s = allowed_lateness_s
         # A customer is a CustomerState while in use, and its stored form
@@ -110,7 +139,7 @@ class Engine:
         # two cells each: 80 MB less), and only a resource change or an
         # erasure removes one customer from them (issue 3)
         self.by_resource: dict[str, list[str]] = {}
-        self.alarms = AlarmRegistry()
+        self.alarms = AlarmRegistry(limits=limits, clock=clock)
         self.impact = ImpactLedger()  # which of these customers each fault impacts
         self.alarm_changes: set[str] = set()  # alarms changed since the stream layer last looked
         # Until the registry has read every alarm already on the faults topic,
@@ -118,6 +147,14 @@ class Engine:
         self.live = False
         self.dirty: set[str] = set()
         self.erased: dict[str, int] = {}  # customer id -> partition, for tombstones
+        # Erased ids remembered (contract v2: erasure holds), per partition, oldest
+        # erasure first: customer id -> erased_at (epoch s). Quality records for
+        # them are dropped; a customer record registers the id afresh.
+        self._erased_ids: dict[int, OrderedDict[str, float]] = {}
+        self._erased_count = 0
+        self._erased_unsorted: set[int] = set()  # partitions restored out of order
+        self.event_clock = 0.0  # the latest event time applied (erasure retention is judged on it)
+        self._traced: set[tuple] = set()  # exceptions logged with their traceback once
         self.forwards: list[tuple[str, InputRecord]] = []
         self.firings: list[Firing] = []
         self.rejections: list[Rejection] = []
@@ -130,26 +167,39 @@ class Engine:
     # ======================================================================
     def process(self, records: list[InputRecord]) -> None:
         """Apply a batch of quality and customer records, in order."""
+        self._horizon = self.clock() + self.limits.max_future_s
         for record in records:
-            if record.source == "quality":
-                self._quality(record, record.partition, record.placed, record.topic)
-            else:
-                self._customer(record)
+            try:
+                if record.source == "quality":
+                    self._quality(record, record.partition, record.placed, record.topic)
+                else:
+                    self._customer(record)
+            except Exception as exc:  # one record, however odd, never stops the others
+                self._failed(record, exc)
         self._bound_in_use()
+        self._sweep_erased()
 
     def process_fetch(self, source: str, topic: str, partition: int, records, placed: bool = False) -> None:
         """Apply one partition's fetched Kafka records (objects with ``key``,
         ``value``, ``offset`` and ``timestamp`` in ms), in order. The hot path:
         no InputRecord is built for a quality record unless it is rejected."""
+        self._horizon = self.clock() + self.limits.max_future_s
         if source == "quality":
             quality = self._quality
             for record in records:
-                quality(record, partition, placed, topic)
+                try:
+                    quality(record, partition, placed, topic)
+                except Exception as exc:  # one record, however odd, never stops the others
+                    self._failed(self._input(record, topic, partition, placed), exc)
         else:
             for r in records:
-                self._customer(InputRecord(source, topic, partition, r.offset, r.key, r.value,
-                                           r.timestamp / 1000.0, placed))
+                record = InputRecord(source, topic, partition, r.offset, r.key, r.value, r.timestamp / 1000.0, placed)
+                try:
+                    self._customer(record)
+                except Exception as exc:
+                    self._failed(record, exc)
         self._bound_in_use()
+        self._sweep_erased()
 
     @staticmethod
     def _input(record, topic: str, partition: int, placed: bool) -> InputRecord:
@@ -162,11 +212,51 @@ class Engine:
         self.rejections.append(Rejection(record, reason))
         self.tally.events[(record.source, "invalid")] += 1
 
+    def _failure_reason(self, record: InputRecord, exc: Exception, where: str) -> str:
+        """The rejection reason for an unexpected exception while applying one
+        record; logged at warning (with its traceback the first time this
+        exception is raised at this place)."""
+        if isinstance(exc, InvalidRecord):  # a bound or check deeper down: its own sentence
+            return exc.reason
+        self.tally.errors[where] += 1
+        text = " ".join(str(exc).split())
+        if len(text) > ERROR_TEXT_CHARS:
+            text = text[:ERROR_TEXT_CHARS - 1] + "…"
+        reason = f"could not be processed: {type(exc).__name__}" + (f": {text}" if text else "")
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        site = (type(exc).__name__, tb.tb_frame.f_code.co_filename if tb else None, tb.tb_lineno if tb else None)
+        first = site not in self._traced and len(self._traced) < 1000  # (bounded: a few places raise)
+        if first:
+            self._traced.add(site)
+        log.warning("%s record %s[%d]@%d %s%s", record.source, record.topic, record.partition, record.offset, reason,
+                    "" if first else " (traceback logged before)", exc_info=exc if first else None)
+        return reason
+
+    def _failed(self, record: InputRecord, exc: Exception) -> None:
+        self._reject(record, self._failure_reason(record, exc, record.source))
+
+    def _too_large(self, value: bytes | None) -> str | None:
+        if value is not None and len(value) > self.limits.max_record_bytes:
+            return (f"value is {len(value)} bytes, more than the limit of {self.limits.max_record_bytes} "
+                    "(CXSTREAM_MAX_RECORD_BYTES)")
+        return None
+
     def _quality(self, record, partition: int, placed: bool, topic: str) -> None:
+        value = record.value
+        if value is not None and len(value) > self.limits.max_record_bytes:
+            self._reject(self._input(record, topic, partition, placed), self._too_large(value))
+            return
         try:
-            quality = parse_quality(record.value)
+            quality = parse_quality(value)
         except InvalidRecord as exc:
             self._reject(self._input(record, topic, partition, placed), exc.reason)
+            return
+        when = quality.event_time.timestamp()
+        if when > self._horizon:
+            self._reject(self._input(record, topic, partition, placed),
+                         future_reason("event_time", quality.event_time, self._horizon, self.limits))
             return
         if not placed and record.key != quality.customer_id.encode():
             # not keyed by its customer: the owning partition may be another one
@@ -174,12 +264,14 @@ class Engine:
             return
         state = self.state(quality.customer_id)
         if state is None:
+            if self._erased_count and self._still_erased(quality.customer_id, when):
+                self.tally.events[("quality", "erased")] += 1
+                return
             state = self._new_customer(quality.customer_id, partition)
         event_hash = event_id_hash(quality.event_id)
         if event_hash in state.recent:
             self.tally.events[("quality", "duplicate")] += 1
             return
-        when = quality.event_time.timestamp()
         # Late is judged against the customer's quality records only: an alarm
         # read ahead of the quality stream must not make good records late.
         if state.quality_clock and when < state.quality_clock - self.allowed_lateness_s:
@@ -187,6 +279,8 @@ class Engine:
             return
         if when > state.quality_clock:
             state.quality_clock = when
+        if when > self.event_clock:
+            self.event_clock = when
         state.remember(event_hash)
         previous = state.score
         points = self.model.observation_points(quality.service.value, quality.metrics)
@@ -202,26 +296,40 @@ class Engine:
         for code, value in points:
             self.model.add(state.penalties, code, value * fade)
         self._rescore(state, when)
-        self.tally.events[("quality", "ok")] += 1
         self._score_rules(state, when, previous)
+        self.tally.events[("quality", "ok")] += 1
 
     def _customer(self, record: InputRecord) -> None:
+        reason = self._too_large(record.value)
+        if reason is not None:
+            self._reject(record, reason)
+            return
         try:
             doc = parse_customer(record.key, record.value)
         except InvalidRecord as exc:
             self._reject(record, exc.reason)
             return
+        if isinstance(doc, CustomerTombstone):
+            when = record.timestamp if 0 < record.timestamp <= self._horizon else self.clock()
+        elif doc.updated_at is not None:
+            when = doc.updated_at.timestamp()
+            if when > self._horizon:
+                self._reject(record, future_reason("updated_at", doc.updated_at, self._horizon, self.limits))
+                return
+        else:  # the broker's timestamp, no later than the worker's clock allows
+            when = min(record.timestamp, self._horizon)
         if record.key is None and not record.placed:
             self.forwards.append((doc.customer_id, record))
             return
-        self.tally.events[("customers", "ok")] += 1
+        if when > self.event_clock:
+            self.event_clock = when
         if isinstance(doc, CustomerTombstone):
-            self.erase(doc.customer_id, record.partition)
+            self.erase(doc.customer_id, record.partition, when)
+            self.tally.events[("customers", "ok")] += 1
             return
         state = self.state(doc.customer_id)
         if state is None:
             state = self._new_customer(doc.customer_id, record.partition)
-        when = doc.updated_at.timestamp() if doc.updated_at is not None else record.timestamp
         state.segment = None if doc.segment is None else intern(doc.segment)  # (see CustomerState.load)
         state.value_tier = doc.value_tier.value
         state.consent = doc.marketing_consent
@@ -237,26 +345,77 @@ class Engine:
             self._reconcile(state, when, cause=None)
         if state.impacts:  # tier or segment may have changed
             self.impact.sync(state, self.alarms.alarms)
+        self.tally.events[("customers", "ok")] += 1
 
     def apply_fault(self, record: InputRecord) -> str | None:
         """Apply one faults-topic record to the registry and, once live, to the
-        customers it impacts. Returns the rejection reason, or None."""
+        customers it impacts. Returns the rejection reason, or None.
+
+        Never raises: an unexpected exception while applying the record is its
+        rejection reason; one while bringing one customer in line with it is
+        logged and counted (``Tally.errors["reconcile"]``), the other customers
+        are still brought in line, and the first such reason is returned."""
+        self._horizon = self.clock() + self.limits.max_future_s
+        expired_before = self.alarms.expired_total
         try:
+            reason = self._too_large(record.value)
+            if reason is not None:
+                return reason
             notification = parse_fault(record.value)
             changes = self.alarms.apply(notification, record.timestamp)
         except InvalidRecord as exc:
             return exc.reason
+        except Exception as exc:  # one record, however odd, never stops the alarm feed
+            return self._failure_reason(record, exc, "faults")
+        finally:
+            self._count_expired(expired_before)
         self.alarm_changes.update(alarm.alarm_id for alarm, _, _ in changes)
         if self.live:
-            for alarm, resources, when in changes:
-                for resource in sorted(resources):
-                    for customer_id in sorted(self.by_resource.get(resource, ())):
-                        self._reconcile(self.state(customer_id), when, cause=alarm)
-                        self._bound_in_use()
+            return self._reconcile_changes(changes, record)
         return None
 
+    def _count_expired(self, before: int) -> None:
+        expired = self.alarms.expired_total - before
+        if expired:
+            self.tally.limits["alarms_expired"] += expired
+
+    def _reconcile_changes(self, changes, record: InputRecord | None) -> str | None:
+        """Bring the customers on the resources of these alarm changes in line
+        with the registry, each on its own: one customer that fails is logged
+        and counted, the others go on. Returns the first failure's reason."""
+        failure = None
+        for alarm, resources, when in changes:
+            for resource in sorted(resources):
+                for customer_id in sorted(self.by_resource.get(resource, ())):
+                    try:
+                        self._reconcile(self.state(customer_id), when, cause=alarm)
+                    except Exception as exc:
+                        reason = self._reconcile_failed(customer_id, exc, record)
+                        if failure is None:
+                            failure = reason
+                    self._bound_in_use()
+        return failure
+
+    def _reconcile_failed(self, customer_id: str, exc: Exception, record: InputRecord | None) -> str:
+        if record is None:
+            record = InputRecord("faults", "(engine)", -1, -1, customer_id.encode(), None, 0.0)
+        reason = self._failure_reason(record, exc, "reconcile")
+        if isinstance(exc, InvalidRecord):
+            self.tally.errors["reconcile"] += 1
+        return f"customer {customer_id!r} {reason}"
+
     def prune_alarms(self) -> None:
-        """Forget faults cleared long ago, in the registry and the impact ledger."""
+        """Expire alarms active for longer than ``Limits.alarm_max_age_s`` (they
+        stop impacting their customers as if cleared, and are counted in
+        ``Tally.limits["alarms_expired"]``), then forget faults cleared long ago,
+        in the registry and the impact ledger."""
+        before = self.alarms.expired_total
+        expired = self.alarms.expire()
+        self._count_expired(before)
+        if expired:
+            self.alarm_changes.update(alarm.alarm_id for alarm in expired)
+            if self.live:
+                self._reconcile_changes([(alarm, {alarm.resource_id}, alarm.cleared_at) for alarm in expired], None)
         if self.alarms.prune():
             self.impact.prune(self.alarms.alarms)
 
@@ -264,11 +423,14 @@ class Engine:
         """The registry has caught up: bring every customer in line with it."""
         self.live = True
         for customer_id in sorted(self.customers):
-            state = self.state(customer_id)
-            if state.resources or state.impacts:
-                self._reconcile(state, None, cause=None)
-            if state.impacts:
-                self.impact.sync(state, self.alarms.alarms)
+            try:
+                state = self.state(customer_id)
+                if state.resources or state.impacts:
+                    self._reconcile(state, None, cause=None)
+                if state.impacts:
+                    self.impact.sync(state, self.alarms.alarms)
+            except Exception as exc:  # one customer must not keep the others out of line
+                self._reconcile_failed(customer_id, exc, None)
             self._bound_in_use()
 
     # ======================================================================
@@ -378,11 +540,15 @@ class Engine:
         if old is not None:
             self._unindex(old)
         self._index(state)
+        self._unerase(state.customer_id)
         if self.live and (state.impacts or any(self.alarms.impacting_on(r) for r in state.resources)):
             self.customers[state.customer_id] = state
             self._hydrated[state.customer_id] = self._flushes
-            self._reconcile(state, None, cause=None)
-            self.impact.sync(state, self.alarms.alarms)
+            try:
+                self._reconcile(state, None, cause=None)
+                self.impact.sync(state, self.alarms.alarms)
+            except Exception as exc:  # one customer must not stop the restore of the others
+                self._reconcile_failed(state.customer_id, exc, None)
         elif stored is not None:
             self.customers[state.customer_id] = stored
             self._hydrated.pop(state.customer_id, None)
@@ -402,6 +568,9 @@ class Engine:
                 del self.customers[customer_id]
                 self._hydrated.pop(customer_id, None)
                 self.dirty.discard(customer_id)
+        for partition in partitions:  # their erased ids too: the next owner restores them
+            self._erased_count -= len(self._erased_ids.pop(partition, ()))
+            self._erased_unsorted.discard(partition)
         if gone:  # one pass over the index, not one removal per customer
             leaving = set(gone)
             for resource, ids in list(self.by_resource.items()):
@@ -413,8 +582,10 @@ class Engine:
         self.impact.release(partitions)
         return gone
 
-    def erase(self, customer_id: str, partition: int) -> None:
-        """A tombstone: forget everything about the customer."""
+    def erase(self, customer_id: str, partition: int, at: float | None = None) -> None:
+        """A tombstone: forget everything about the customer, and remember the
+        id as erased (since ``at``, epoch seconds; default the worker's clock)
+        for ``Limits.erased_retention_s``."""
         state = self.state(customer_id)
         if state is not None:
             del self.customers[customer_id]
@@ -424,13 +595,127 @@ class Engine:
         self.impact.forget(customer_id, partition)
         self.dirty.discard(customer_id)
         self.erased[customer_id] = partition
+        self._unerase(customer_id)  # erased again: its memory starts afresh, at the back
+        self._remember_erased(customer_id, partition, self.clock() if at is None else at)
 
     def _new_customer(self, customer_id: str, partition: int) -> CustomerState:
         state = CustomerState(customer_id, partition)
         self.customers[customer_id] = state
         self._hydrated[customer_id] = self._flushes
         self.erased.pop(customer_id, None)
+        self._unerase(customer_id)  # (a customer record after a tombstone: registered afresh)
         return state
+
+    # ======================================================================
+    # erasure that holds (contract v2)
+    # ======================================================================
+    # An erased id is remembered for ``erased_retention_s`` (judged on the
+    # latest event time applied, never ahead of the wall clock), at most
+    # ``max_erased`` of them (the oldest erasure forgotten first, counted in
+    # Tally.limits["erased_forgotten"]). Its changelog value is an erased
+    # marker (``erased_marker``), not a null, so that a restarted worker or the
+    # partition's next owner remembers it too (``adopt_erased``). Once
+    # forgotten, the id is listed in ``erased`` once more with no marker, so
+    # that the flush writes a real null and compaction drops the marker.
+    def erased_marker(self, customer_id: str) -> bytes | None:
+        """What the changelog must hold for a customer listed in the ``erased``
+        of ``take_dirty_ids``: its erased marker while the id is remembered as
+        erased, None (a real null tombstone) once forgotten or registered again."""
+        if customer_id in self.customers:
+            return None
+        found = self._erased_entry(customer_id)
+        return None if found is None else erased_marker(found[0], found[1])
+
+    def adopt_erased(self, customer_id: str, partition: int, erased_at: float) -> None:
+        """Take over an erased id restored from the changelog (its erased marker,
+        see ``customer.read_erased_marker``)."""
+        if customer_id in self.customers:
+            return  # registered again since: the customer wins
+        self._unerase(customer_id)
+        self._remember_erased(customer_id, partition, erased_at)
+        self._erased_unsorted.add(partition)
+
+    def is_erased(self, customer_id: str) -> bool:
+        """Whether the id is remembered as erased (no customer of that id here)."""
+        return customer_id not in self.customers and self._erased_entry(customer_id) is not None
+
+    @property
+    def erased_count(self) -> int:
+        """How many erased ids are remembered."""
+        return self._erased_count
+
+    def _erased_entry(self, customer_id: str) -> tuple[int, float] | None:
+        for partition, ids in self._erased_ids.items():
+            at = ids.get(customer_id)
+            if at is not None:
+                return partition, at
+        return None
+
+    def _remember_erased(self, customer_id: str, partition: int, at: float) -> None:
+        ids = self._erased_ids.get(partition)
+        if ids is None:
+            ids = self._erased_ids[partition] = OrderedDict()
+        ids[customer_id] = at
+        self._erased_count += 1
+        while self._erased_count > self.limits.max_erased:
+            self._sort_erased()
+            oldest, ids = min(((p, ids) for p, ids in self._erased_ids.items() if ids),
+                              key=lambda item: next(iter(item[1].values())))
+            gone, _ = ids.popitem(last=False)
+            self._erased_count -= 1
+            self.tally.limits["erased_forgotten"] += 1
+            self._forgotten(gone, oldest)
+
+    def _unerase(self, customer_id: str) -> None:
+        """The id is no longer erased (registered again, or erased anew)."""
+        if self._erased_count:
+            for ids in self._erased_ids.values():
+                if ids.pop(customer_id, None) is not None:
+                    self._erased_count -= 1
+                    return
+
+    def _forgotten(self, customer_id: str, partition: int) -> None:
+        """An erased id's memory ended: the flush writes a real null for it."""
+        if customer_id not in self.customers:
+            self.erased[customer_id] = partition
+
+    def _erased_horizon(self, when: float = 0.0) -> float:
+        return min(max(self.event_clock, when), self.clock()) - self.limits.erased_retention_s
+
+    def _still_erased(self, customer_id: str, when: float) -> bool:
+        """Whether a record of event time ``when`` for this id finds it erased."""
+        found = self._erased_entry(customer_id)
+        if found is None:
+            return False
+        partition, at = found
+        if at >= self._erased_horizon(when):
+            return True
+        del self._erased_ids[partition][customer_id]
+        self._erased_count -= 1
+        self._forgotten(customer_id, partition)
+        return False
+
+    def _sort_erased(self) -> None:
+        for partition in self._erased_unsorted:
+            ids = self._erased_ids.get(partition)
+            if ids:
+                self._erased_ids[partition] = OrderedDict(sorted(ids.items(), key=lambda item: item[1]))
+        self._erased_unsorted.clear()
+
+    def _sweep_erased(self) -> None:
+        """Forget the erased ids whose retention is over (oldest first)."""
+        if not self._erased_count:
+            return
+        self._sort_erased()
+        horizon = self._erased_horizon()
+        for partition, ids in self._erased_ids.items():
+            while ids:
+                customer_id, at = next(iter(ids.items()))
+                if at >= horizon:
+                    break
+                ids.popitem(last=False)
+                self._erased_count -= 1
+                self._forgotten(customer_id, partition)
 
     def _index(self, state: CustomerState) -> None:
         for resource in state.resources:
@@ -580,8 +865,9 @@ class Engine:
     def _end_impact(self, state: CustomerState, alarm_id: str, at: float) -> None:
         start = state.impacts.pop(alarm_id)
         alarm = self.alarms.get(alarm_id)
-        if alarm is None or alarm.cleared_at is None:
-            return  # it stopped impacting (customer moved, not service-affecting): no credit
+        if alarm is None or alarm.cleared_at is None or alarm.expired:
+            # it stopped impacting (customer moved, not service-affecting, expired): no credit
+            return
         duration = alarm.cleared_at - start
         for rule in self._rules[RuleEvent.fault_cleared]:
             if duration <= rule.min_impact or not self._selects(rule, state):
@@ -597,7 +883,10 @@ class Engine:
             episode = state.episode = {"id": alarm.alarm_id, "start": at, "alarms": [], "notified": False,
                                        "planned": False}
         if alarm.alarm_id not in episode["alarms"]:
-            episode["alarms"].append(alarm.alarm_id)
+            if len(episode["alarms"]) < self.limits.max_episode_alarms:
+                episode["alarms"].append(alarm.alarm_id)
+            else:  # still impacts the score; not listed (bounded: Limits.max_episode_alarms)
+                self.tally.limits["episode_alarms"] += 1
         for rule in self._rules[RuleEvent.outage_started]:
             if alarm.severity not in rule.severities or not self._selects(rule, state):
                 continue
@@ -715,9 +1004,14 @@ class Engine:
         return [self.state(c) for c in ids], erased
 
     def take_dirty_ids(self) -> tuple[list[str], dict[str, int]]:
-        """The ids of the changed customers and the erased ones, since the last
-        call; until the next ``dehydrate_idle`` they count as in flight (their
-        stored form is not yet the written one)."""
+        """The ids of the changed customers and the erased ones (id ->
+        partition), since the last call; until the next ``dehydrate_idle`` they
+        count as in flight (their stored form is not yet the written one).
+
+        For each erased id the flush writes a tombstone (null) to ``cx.scores``
+        and ``erased_marker(id)`` to the changelog: the erased marker while the
+        id is remembered as erased, None (a real null) for an id whose erasure
+        memory just ended (retention over, or beyond ``max_erased``)."""
         ids = [c for c in sorted(self.dirty) if c in self.customers]
         erased = self.erased
         self.dirty, self.erased = set(), {}
