@@ -365,6 +365,10 @@ def test_an_episode_lists_at_most_max_episode_alarms_the_rest_still_count() -> N
     assert state.episode["alarms"] == ["ALM-0", "ALM-1", "ALM-2"] and len(state.impacts) == 5
     assert set(state.fault_levels) == set(resources)
     assert h.drain()[2].limits == {"episode_alarms": 2}
+    for n in range(5):
+        h.clear(f"ALM-{n}", T0 + 5 * HOUR)
+    [credit] = h.firings()
+    assert credit.rule.id == "service_credit" and credit.faults == ["ALM-0", "ALM-1", "ALM-2"]
 
 
 # =========================================================================== erasure that holds

@@ -359,16 +359,77 @@ def test_service_credit_only_after_more_than_four_hours(duration, credit) -> Non
         assert firings[0].rule.channel == "care"
 
 
-def test_service_credit_counts_each_alarm_from_when_it_impacted_the_customer() -> None:
+def test_service_credit_once_per_episode_when_it_ends_naming_every_alarm() -> None:
+    # contract v2: once per outage episode, however many of its alarms lasted that long
     h = H()
     h.customer("C1", ["CELL-1", "SITE-1"])
     h.raise_("CELL-ALM", "CELL-1", T0)
     h.raise_("SITE-ALM", "SITE-1", T0 + 3 * HOUR)
-    h.clear("CELL-ALM", T0 + 5 * HOUR)  # 5 h: credit
-    h.clear("SITE-ALM", T0 + 6 * HOUR)  # 3 h: none
+    h.clear("CELL-ALM", T0 + 5 * HOUR)  # 5 h, but the episode goes on: nothing yet
+    assert fired(h.firings()) == [("outage_notice", "C1")]
+    h.clear("SITE-ALM", T0 + 6 * HOUR)
+    firings = h.firings()
+    assert fired(firings) == [("service_credit", "C1"), ("service_restored", "C1")]
+    credit, restored = firings
+    assert credit.faults == ["CELL-ALM", "SITE-ALM"] and credit.time == T0 + 6 * HOUR
+    assert credit.episode == restored.episode == f"CELL-ALM@{T0}"
+
+
+def test_a_site_alarm_and_its_correlated_cell_alarm_give_one_credit() -> None:
+    h = H()
+    h.customer("C1", ["CELL-1", "SITE-1"])
+    h.customer("C2", ["SITE-1"])
+    h.raise_("SITE-ALM", "SITE-1", T0)
+    h.raise_("CELL-ALM", "CELL-1", T0 + MIN, correlatedAlarm=[{"id": "SITE-ALM"}])
+    h.clear("CELL-ALM", T0 + 5 * HOUR)
+    h.clear("SITE-ALM", T0 + 5 * HOUR + MIN)
+    firings = h.firings()
+    credits = [f for f in firings if f.rule.id == "service_credit"]
+    assert [(f.customer_id, f.faults) for f in credits] == [("C1", ["SITE-ALM", "CELL-ALM"]), ("C2", ["SITE-ALM"])]
+    ids = [cloudevent(f, SOURCE)["id"] for f in credits]
+    assert len(set(ids)) == 2
+    # the same input again gives the same CloudEvent ids (deterministic per episode)
+    again = H()
+    again.customer("C1", ["CELL-1", "SITE-1"])
+    again.customer("C2", ["SITE-1"])
+    again.raise_("SITE-ALM", "SITE-1", T0)
+    again.raise_("CELL-ALM", "CELL-1", T0 + MIN, correlatedAlarm=[{"id": "SITE-ALM"}])
+    again.clear("CELL-ALM", T0 + 5 * HOUR)
+    again.clear("SITE-ALM", T0 + 5 * HOUR + MIN)
+    assert [cloudevent(f, SOURCE)["id"] for f in again.firings() if f.rule.id == "service_credit"] == ids
+
+
+def test_an_episode_of_short_alarms_that_lasted_more_than_four_hours_is_credited() -> None:
+    h = H()
+    h.customer("C1", ["CELL-1", "SITE-1"])
+    h.raise_("CELL-ALM", "CELL-1", T0)
+    h.raise_("SITE-ALM", "SITE-1", T0 + 2 * HOUR)
+    h.clear("CELL-ALM", T0 + 3 * HOUR)  # 3 h
+    h.clear("SITE-ALM", T0 + 5 * HOUR)  # 3 h; the episode: 5 h
     firings = h.firings()
     assert fired(firings) == [("outage_notice", "C1"), ("service_credit", "C1"), ("service_restored", "C1")]
-    assert firings[1].faults == ["CELL-ALM"]
+
+
+def test_two_episodes_of_five_hours_give_two_credits() -> None:
+    h = H()
+    h.customer("C1", ["CELL-1"])
+    for n, start in enumerate((T0, T0 + DAY)):
+        h.raise_(f"ALM-{n}", "CELL-1", start)
+        h.clear(f"ALM-{n}", start + 5 * HOUR)
+    credits = [f for f in h.firings() if f.rule.id == "service_credit"]
+    assert [f.episode for f in credits] == [f"ALM-0@{T0}", f"ALM-1@{T0 + DAY}"]
+
+
+def test_planned_work_in_an_episode_gives_no_credit_of_its_own() -> None:
+    h = H()
+    h.customer("C1", ["CELL-1", "SITE-1"])
+    h.raise_("PLANNED", "CELL-1", T0, plannedOutageIndicator="OutOfService")
+    h.raise_("FAILURE", "SITE-1", T0 + HOUR)
+    h.clear("FAILURE", T0 + 2 * HOUR)  # the failure: 1 h
+    h.clear("PLANNED", T0 + 6 * HOUR)  # the work: 6 h
+    firings, _, tally = h.drain()
+    assert fired(firings) == [("outage_notice", "C1"), ("service_restored", "C1")]
+    assert suppressed(tally)[("service_credit", "planned_work")] == 1
 
 
 def test_service_credit_also_for_a_minor_alarm() -> None:
@@ -636,6 +697,24 @@ def test_moving_onto_a_faulty_cell_and_off_it() -> None:
     assert fired(firings) == [("service_restored", "C1")] and firings[0].time == T0 + 5 * HOUR + 20 * MIN
     assert h.state("C1").impacts == {} and h.state("C1").episode is None and h.state("C1").fault_levels == {}
     h.clear("ALM-1", T0 + 6 * HOUR)
+    assert h.firings() == []
+
+
+def test_moving_off_a_fault_after_another_of_the_episode_cleared_credits_what_cleared() -> None:
+    h = H()
+    h.customer("C1", ["CELL-1", "SITE-1"])
+    h.raise_("CELL-ALM", "CELL-1", T0)
+    h.raise_("SITE-ALM", "SITE-1", T0 + MIN)
+    h.clear("CELL-ALM", T0 + 5 * HOUR)  # cleared after 5 h; the site alarm goes on
+    assert fired(h.firings()) == [("outage_notice", "C1")]
+    h.customer("C1", ["CELL-1"], t=T0 + 6 * HOUR)  # moves off the site: the episode ends
+    firings = h.firings()
+    # credited for the 5 h that ended with a clear (not for the hour after it)
+    assert fired(firings) == [("service_credit", "C1"), ("service_restored", "C1")]
+    assert firings[0].time == T0 + 6 * HOUR and firings[0].faults == ["CELL-ALM", "SITE-ALM"]
+    # a customer moved off a fault that never cleared for them gets none (above); nor does this
+    # one when the site alarm clears later
+    h.clear("SITE-ALM", T0 + 7 * HOUR)
     assert h.firings() == []
 
 

@@ -863,19 +863,40 @@ class Engine:
         return when if when is not None else state.clock
 
     def _end_impact(self, state: CustomerState, alarm_id: str, at: float) -> None:
+        """An alarm stopped impacting the customer. If it cleared, the time it
+        impacted them counts towards the episode's credit: the episode keeps the
+        span from the earliest start to the latest clear of its cleared alarms
+        (``credit``; planned work apart in ``planned_credit``). One that stopped
+        without a clear (the customer moved off, it stopped being
+        service-affecting, it expired) counts for no credit."""
         start = state.impacts.pop(alarm_id)
         alarm = self.alarms.get(alarm_id)
-        if alarm is None or alarm.cleared_at is None or alarm.expired:
-            # it stopped impacting (customer moved, not service-affecting, expired): no credit
+        episode = state.episode
+        if episode is None or alarm is None or alarm.cleared_at is None or alarm.expired:
             return
-        duration = alarm.cleared_at - start
+        key = "planned_credit" if alarm.planned else "credit"
+        end = max(alarm.cleared_at, start)
+        span = episode.get(key)
+        if span is None:
+            episode[key] = [start, end]
+        else:
+            span[0], span[1] = min(span[0], start), max(span[1], end)
+
+    def _credit(self, state: CustomerState, episode: dict, at: float) -> None:
+        """The episode ended: the fault_cleared rules (service_credit) fire once
+        for it when its cleared alarms impacted the customer for more than
+        ``min_impact``, from the first one's start to the last one's clear;
+        ``faults`` names every alarm of the episode. Planned work gives no
+        credit of its own (counted as held back when it alone lasted that long)."""
+        span, planned = episode.get("credit"), episode.get("planned_credit")
         for rule in self._rules[RuleEvent.fault_cleared]:
-            if duration <= rule.min_impact or not self._selects(rule, state):
+            if not self._selects(rule, state):
                 continue
-            if alarm.planned:
+            if span is not None and span[1] - span[0] > rule.min_impact:
+                self._fire(rule, state, at, f"{episode['id']}@{episode['start']}", state.score,
+                           list(episode["alarms"]))
+            elif planned is not None and planned[1] - planned[0] > rule.min_impact:
                 self._suppress(rule, "planned_work")
-                continue
-            self._fire(rule, state, at, f"{alarm_id}@{alarm.raised_at}", state.score, [alarm_id])
 
     def _join_episode(self, state: CustomerState, alarm: Alarm, at: float, previous: float) -> None:
         episode = state.episode
@@ -912,6 +933,7 @@ class Engine:
     def _end_episode(self, state: CustomerState, at: float, previous: float) -> None:
         episode = state.episode
         state.episode = None
+        self._credit(state, episode, at)
         for rule in self._rules[RuleEvent.outage_ended]:
             if not self._selects(rule, state):
                 continue

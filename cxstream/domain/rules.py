@@ -48,7 +48,9 @@ class RuleEvent(str, Enum):
     outage_started = "outage_started"  # an alarm starts impacting the customer
     outage_ended = "outage_ended"  # the customer's outage episode is over
     score = "score"  # the customer's score changed
-    fault_cleared = "fault_cleared"  # an alarm that impacted the customer cleared
+    # the customer's outage episode ended after its alarms' impact lasted more
+    # than min_impact (once per episode; the name is kept for rules files)
+    fault_cleared = "fault_cleared"
 
 
 class Rule(BaseModel):
@@ -71,7 +73,8 @@ class Rule(BaseModel):
     score_below: float | None = Field(default=None, ge=0, le=100)
     drop_points: float | None = Field(default=None, gt=0, le=100)
     drop_window: Duration = 86400.0
-    # fault_cleared: how long the alarm must have impacted the customer
+    # fault_cleared: how long the episode's cleared alarms must have impacted the
+    # customer, from the first one's start to the last one's clear
     min_impact: Duration = 0.0
     # hold-backs
     requires_consent: bool = False
