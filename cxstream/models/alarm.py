@@ -7,6 +7,12 @@ either into an :class:`AlarmNotification`: one :class:`AlarmChange` per alarm it
 The ``*In`` models describe the raw input shapes (TMF642 field names); they validate the
 input and are the source of ``schemas/alarm-notification.schema.json``. Unknown fields are
 ignored everywhere.
+
+Bounds (:mod:`cxstream.models.limits`): ids (alarm, alarmedObject, related and cleared alarms,
+eventId) at most MAX_ID_LENGTH (256) characters; free strings at most MAX_TEXT_LENGTH (1024);
+``parentAlarm`` and ``correlatedAlarm`` at most MAX_RELATED_ALARMS (64) entries each,
+``clearedAlarm`` at most MAX_CLEARED_ALARMS (1000), ``alarmPattern`` at most
+MAX_ALARM_PATTERNS (64); every time in 1970..9999 after conversion to UTC.
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .common import Severity, TimestampText
+from .limits import (
+    MAX_ALARM_PATTERNS,
+    MAX_CLEARED_ALARMS,
+    MAX_ID_LENGTH,
+    MAX_RELATED_ALARMS,
+    MAX_TEXT_LENGTH,
+)
 from .rejection import InvalidRecord, describe_validation_error, show_value
 
 __all__ = [
@@ -121,12 +134,19 @@ def _text_schema(description: str, words: list[str], separators: bool = False) -
 
 _ID_SCHEMA = WithJsonSchema(
     {
-        "anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}],
+        "anyOf": [{"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}, {"type": "integer"}],
         "description": "The alarm's id: a string (TMF642 v5) or an integer (v4), normalised to a string.",
     }
 )
-AlarmId = Annotated[str, BeforeValidator(_required_alarm_id), Field(min_length=1), _ID_SCHEMA]
-_FreeText = str  # with coerce_numbers_to_str below: numbers become strings
+AlarmId = Annotated[
+    str, Field(min_length=1, max_length=MAX_ID_LENGTH), BeforeValidator(_required_alarm_id), _ID_SCHEMA
+]
+_OptionalId = Annotated[
+    Annotated[str, Field(max_length=MAX_ID_LENGTH)] | None, BeforeValidator(_alarm_id), _ID_SCHEMA
+]
+# With coerce_numbers_to_str below: numbers become strings.
+_FreeText = Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]
+_RelatedAlarms = Annotated[list["AlarmRefIn"], Field(max_length=MAX_RELATED_ALARMS)]
 _SEVERITY_TEXT = "critical, major, minor, warning, indeterminate or cleared; case-insensitive."
 
 
@@ -140,13 +160,13 @@ class _In(BaseModel):
 class AlarmRefIn(_In):
     """A reference to another alarm (parentAlarm, correlatedAlarm): {id}. Entries without an id are skipped."""
 
-    id: Annotated[str | None, BeforeValidator(_alarm_id), _ID_SCHEMA] = None
+    id: _OptionalId = None
 
 
 class AlarmedObjectIn(_In):
     """alarmedObject: the network resource in fault."""
 
-    id: Annotated[str, Field(min_length=1)] | None = Field(
+    id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] | None = Field(
         default=None, description="The resource id (cell, site, node, link…) matched against customers' resources."
     )
     referred_type: _FreeText | None = Field(default=None, alias="@referredType")
@@ -191,8 +211,8 @@ class AlarmIn(_In):
     probableCause: _FreeText | None = None
     specificProblem: _FreeText | None = None
     isRootCause: bool | None = None
-    parentAlarm: list[AlarmRefIn] | None = None
-    correlatedAlarm: list[AlarmRefIn] | None = None
+    parentAlarm: _RelatedAlarms | None = None
+    correlatedAlarm: _RelatedAlarms | None = None
 
 
 class ClearAlarmIn(_In):
@@ -201,15 +221,15 @@ class ClearAlarmIn(_In):
     model_config = ConfigDict(title="ClearAlarms")
 
     alarmClearedTime: TimestampText | None = None
-    clearedAlarm: list[AlarmIn] | None = Field(
+    clearedAlarm: Annotated[list[AlarmIn], Field(max_length=MAX_CLEARED_ALARMS)] | None = Field(
         default=None,
         description="The alarms cleared, by id; at least one is needed (an alarmPattern alone cannot be applied).",
     )
-    alarmPattern: list[Any] | None = Field(default=None, description="Accepted, not matched: cxstream needs ids.")
+    alarmPattern: Annotated[list[Any], Field(max_length=MAX_ALARM_PATTERNS)] | None = Field(default=None, description="Accepted, not matched: cxstream needs ids.")
 
 
 class _EnvelopeIn(_In):
-    eventId: Annotated[str | None, BeforeValidator(_alarm_id), _ID_SCHEMA] = None
+    eventId: _OptionalId = None
     eventTime: TimestampText | None = None
     eventType: str
     event: dict[str, Any]

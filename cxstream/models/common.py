@@ -9,8 +9,10 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BeforeValidator, Field, Strict
+from pydantic import AwareDatetime, BeforeValidator, Field, Strict, WithJsonSchema
 from pydantic_core import PydanticCustomError
+
+from .limits import MAX_EPOCH, MAX_ID_LENGTH, MAX_TIME, MIN_EPOCH, MIN_TIME, TIME_RANGE_TEXT
 
 __all__ = [
     "Severity",
@@ -20,6 +22,7 @@ __all__ = [
     "TimestampText",
     "RFC3339_PATTERN",
     "NonEmptyStr",
+    "IdStr",
     "format_time",
     "parse_time",
 ]
@@ -54,12 +57,28 @@ class ValueTier(str, Enum):
     bronze = "bronze"
 
 
-# A timestamp in an input document: an RFC 3339 *string* with ``Z`` or an offset.
-# Strict, so a JSON number (epoch seconds) is refused rather than guessed at.
-Timestamp = Annotated[AwareDatetime, Strict()]
+# A timestamp in an input document: an RFC 3339 *string* with ``Z`` or an offset, in
+# 1970..9999 after conversion to UTC (``9999-12-31T23:59:59-23:59`` is valid RFC 3339 but
+# year 10000 in UTC: refused). Strict, so a JSON number (epoch seconds) is refused rather
+# than guessed at. The range is checked by pydantic-core itself (an instant comparison,
+# offsets included), which costs next to nothing on the hot path.
+_IN_RANGE = Field(ge=MIN_TIME, le=MAX_TIME)
+_TIME_SCHEMA = WithJsonSchema(
+    {
+        "type": "string",
+        "format": "date-time",
+        "description": "RFC 3339 with a UTC 'Z' or an offset; after conversion to UTC from "
+        "1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z.",
+    }
+)
+Timestamp = Annotated[AwareDatetime, Strict(), _IN_RANGE, _TIME_SCHEMA]
 
 # An identifier: a non-empty JSON string.
 NonEmptyStr = Annotated[str, Strict(), Field(min_length=1)]
+
+# An identifier of the input (event, customer, resource id): a non-empty JSON string of at
+# most MAX_ID_LENGTH characters.
+IdStr = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_ID_LENGTH)]
 
 
 def format_time(epoch_seconds: float) -> str:
@@ -98,7 +117,8 @@ _FRACTION = re.compile(r"\.(\d{1,9})")
 
 
 def parse_time(text: str) -> float:
-    """RFC 3339 with ``Z`` or an offset → epoch seconds. ValueError for a naive or bad one."""
+    """RFC 3339 with ``Z`` or an offset → epoch seconds. ValueError for a naive or bad one,
+    or one outside 1970..9999 after conversion to UTC."""
     if not isinstance(text, str) or RFC3339_PATTERN.fullmatch(text) is None:
         raise ValueError(
             f"not an RFC 3339 timestamp with a UTC 'Z' or an offset: {text!r}"
@@ -111,9 +131,12 @@ def parse_time(text: str) -> float:
     # datetime takes at most microseconds: trim (not round) longer fractions.
     normalised = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), normalised, count=1)
     try:
-        return datetime.fromisoformat(normalised).timestamp()
+        parsed = datetime.fromisoformat(normalised)
     except ValueError as error:
         raise ValueError(f"not a valid RFC 3339 timestamp: {text!r} ({error})") from None
+    if not MIN_TIME <= parsed <= MAX_TIME:
+        raise ValueError(f"{text} {TIME_RANGE_TEXT}")
+    return parsed.timestamp()
 
 
 def _rfc3339_text(value: object) -> object:
@@ -124,4 +147,7 @@ def _rfc3339_text(value: object) -> object:
 
 # The same as :data:`Timestamp` for documents validated in Python mode (after
 # ``orjson.loads``), where a strict datetime would refuse every string.
-TimestampText = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+# (Constraints before the BeforeValidator, so pydantic-core checks them, not a Python function.)
+TimestampText = Annotated[AwareDatetime, _IN_RANGE, BeforeValidator(_rfc3339_text), _TIME_SCHEMA]
+
+assert MIN_TIME.timestamp() == MIN_EPOCH and MAX_TIME.timestamp() == MAX_EPOCH

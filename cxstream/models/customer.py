@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 
-from .common import NonEmptyStr, Timestamp, ValueTier
+from .common import IdStr, Timestamp, ValueTier
+from .limits import MAX_ID_LENGTH, MAX_RESOURCES_PER_CUSTOMER, MAX_TEXT_LENGTH
 from .rejection import InvalidRecord, describe_validation_error, show_value
 
 __all__ = ["CustomerRecord", "CustomerTombstone", "parse_customer"]
@@ -23,21 +24,28 @@ def _default_if_null(factory: Callable[[], Any]) -> BeforeValidator:
 
 
 class CustomerRecord(BaseModel):
-    """A customer's profile: who they are and which network resources serve them."""
+    """A customer's profile: who they are and which network resources serve them.
+
+    Bounds (:mod:`cxstream.models.limits`): ``customer_id`` and each resource id at most
+    MAX_ID_LENGTH (256) characters, ``segment`` at most MAX_TEXT_LENGTH (1024), at most
+    MAX_RESOURCES_PER_CUSTOMER (64) ``resources``; ``updated_at`` in 1970..9999 (UTC)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    customer_id: NonEmptyStr
-    segment: Annotated[str, Strict()] | None = None
+    customer_id: IdStr
+    segment: Annotated[str, Strict(), Field(max_length=MAX_TEXT_LENGTH)] | None = None
     value_tier: Annotated[ValueTier, _default_if_null(lambda: ValueTier.bronze)] = Field(
         default=ValueTier.bronze, json_schema_extra={"description": "Missing or null means bronze."}
     )
     marketing_consent: Annotated[bool, Strict(), _default_if_null(lambda: False)] = Field(
         default=False, json_schema_extra={"description": "Missing or null means false."}
     )
-    resources: Annotated[list[NonEmptyStr], _default_if_null(list)] = Field(
+    resources: Annotated[list[IdStr], Field(max_length=MAX_RESOURCES_PER_CUSTOMER), _default_if_null(list)] = Field(
         default_factory=list,
-        json_schema_extra={"description": "Every network resource that serves the customer; missing or null means none."},
+        json_schema_extra={
+            "description": "Every network resource that serves the customer; missing or null means none. "
+            f"At most {MAX_RESOURCES_PER_CUSTOMER} resources of at most {MAX_ID_LENGTH} characters each."
+        },
     )
     updated_at: Timestamp | None = None
 
@@ -45,7 +53,7 @@ class CustomerRecord(BaseModel):
 class CustomerTombstone(BaseModel):
     """A null value keyed by a customer id: erase that customer."""
 
-    customer_id: NonEmptyStr
+    customer_id: IdStr
 
 
 _EXPECTED: dict[str, str] = {
@@ -73,7 +81,13 @@ def parse_customer(key: bytes | None, value: bytes | None) -> CustomerRecord | C
         if value is None:
             if not key:
                 raise InvalidRecord("a tombstone (null value) needs the customer id as its Kafka key")
-            return CustomerTombstone(customer_id=_decode_key(key))
+            customer_id = _decode_key(key)
+            if len(customer_id) > MAX_ID_LENGTH:
+                raise InvalidRecord(
+                    f"key is {len(customer_id):,} characters, more than the limit of {MAX_ID_LENGTH:,}: "
+                    "a tombstone's Kafka key is a customer_id"
+                )
+            return CustomerTombstone(customer_id=customer_id)
         key_text = _decode_key(key) if key else None
         try:
             record = _validate_json(value)

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from .common import NonEmptyStr, Service, Timestamp
+from .common import IdStr, Service, Timestamp
 from .rejection import InvalidRecord, describe_validation_error
 
 __all__ = ["QualityMetrics", "QualityRecord", "parse_quality", "METRIC_NAMES"]
@@ -82,15 +82,16 @@ assert METRIC_NAMES == tuple(QualityMetrics.model_fields), "METRIC_NAMES must li
 
 
 class QualityRecord(BaseModel):
-    """One measurement of one customer's service."""
+    """One measurement of one customer's service. Ids are at most MAX_ID_LENGTH (256)
+    characters; event_time lies in 1970..9999 after conversion to UTC."""
 
     model_config = ConfigDict(extra="ignore")
 
-    event_id: NonEmptyStr
-    customer_id: NonEmptyStr
+    event_id: IdStr
+    customer_id: IdStr
     event_time: Timestamp
     service: Service
-    resource_id: NonEmptyStr | None = None
+    resource_id: IdStr | None = None
     metrics: QualityMetrics
 
 

@@ -15,21 +15,28 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-__all__ = ["InvalidRecord", "describe_validation_error", "field_path", "show_value"]
+from .limits import MAX_REASON_CHARS, MAX_SHOWN_CHARS, TIME_RANGE_TEXT
+
+__all__ = ["InvalidRecord", "describe_validation_error", "field_path", "show_value", "cap_text"]
 
 # How many problems one reason lists before summarising the rest.
 MAX_PROBLEMS = 5
-# How much of an offending string value a reason quotes.
-MAX_SHOWN_CHARS = 60
 
 TIMESTAMP_EXPECTATION = "an RFC 3339 timestamp with a UTC 'Z' or an offset, e.g. 2026-11-22T10:00:05Z"
 
 
+def cap_text(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in "…" when it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class InvalidRecord(ValueError):
-    """A record that cannot be used. ``str(exc) == exc.reason``: one sentence naming the field."""
+    """A record that cannot be used. ``str(exc) == exc.reason``: one sentence naming the field,
+    at most MAX_REASON_CHARS characters (a longer one is cut, ending in "…"), so a reason never
+    echoes a huge input."""
 
     def __init__(self, reason: str):
-        reason = reason.strip() or "record is invalid"
+        reason = cap_text(reason.strip() or "record is invalid", MAX_REASON_CHARS)
         super().__init__(reason)
         self.reason = reason
 
@@ -135,6 +142,11 @@ def _num(value: Any) -> str:
     return str(value)
 
 
+def _count(value: Any) -> str:
+    """A size or a bound: ``1,024``."""
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 def describe_validation_error(
     error: ValidationError,
     *,
@@ -170,14 +182,26 @@ def _problem(detail: ErrorDetails, prefix: str, expected: Mapping[str, str] | No
         return f"value is not valid JSON: {ctx.get('error', detail['msg'])}"
     if kind == "missing":
         return f"{path} is required"
-    got = f" (got {show_value(detail.get('input'))})"
+    value = detail.get("input")
+    ctx = detail.get("ctx") or {}
+    if kind == "string_too_long":  # a bound of cxstream.models.limits: say the size, not the value
+        size = f"{len(value):,} characters" if isinstance(value, str) else "too long"
+        return f"{path} is {size}, more than the limit of {_count(ctx.get('max_length'))} characters"
+    if kind == "too_long":
+        actual = ctx.get("actual_length")
+        what = f"has {actual:,} entries" if isinstance(actual, int) else "has too many entries"
+        return f"{path} {what}, more than the limit of {_count(ctx.get('max_length'))}"
+    if kind in ("greater_than_equal", "less_than_equal") and isinstance(value, str):
+        # a time outside the calendar range (limits.MIN_TIME..MAX_TIME): the only bounded
+        # field whose input is a string (pydantic renders the bound itself as text)
+        return f"{path}: {cap_text(value, MAX_SHOWN_CHARS)} {TIME_RANGE_TEXT}"
+    got = f" (got {show_value(value)})"
     if kind == "cx":  # our own sentence tail, already complete
         return f"{path} {detail['msg']}"
     if kind in ("value_error", "assertion_error"):  # raised by a validator: its message is the sentence
         message = str(detail["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         if not loc:
             return message
-        value = detail.get("input")
         shown = not isinstance(value, (Mapping, list, tuple)) and show_value(value) not in message
         return f"{path} is invalid: {message}" + (got if shown else "")
     if expected:
