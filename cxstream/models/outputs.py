@@ -127,23 +127,51 @@ class CloudEvent(_Out):
 
 
 class DeadLetter(_Out):
-    """A value of ``cx.deadletter`` (key: the original key): a rejected input and why."""
+    """A value of ``cx.deadletter`` (key: the original key): a rejected input and why.
+
+    It always fits the broker's 1 MB default: a value larger than CXSTREAM_MAX_RECORD_BYTES, or
+    one whose dead letter would not fit, is carried truncated to its first 4096 bytes
+    (``payload_truncated``, ``payload_bytes``); a key over 1024 bytes likewise (``key_truncated``,
+    ``key_bytes``)."""
 
     source_topic: NonEmptyStr
     partition: Count
     offset: Count
-    key: Annotated[str, Strict()] | None
-    error: NonEmptyStr = Field(description="One sentence a person can act on, naming the field.")
+    key: Annotated[str, Strict()] | None = Field(
+        description="The original key as text (base64 when it is not UTF-8); its first 1024 bytes when key_truncated."
+    )
+    key_truncated: Annotated[bool, Strict()] = Field(
+        default=False, description="true when key carries only the first 1024 bytes of the original key."
+    )
+    key_bytes: Count | None = Field(default=None, description="The original key's size in bytes, when key_truncated.")
+    error: NonEmptyStr = Field(description="One sentence a person can act on, naming the field (at most 2000 characters).")
     payload: Annotated[str, Strict()] | None = Field(default=None, description="The original value as text, when it is UTF-8.")
     payload_b64: Annotated[str, Strict(), Field(pattern=r"^[A-Za-z0-9+/]*={0,2}$")] | None = Field(
         default=None, description="The original value, base64, when it is not UTF-8 (instead of payload)."
+    )
+    payload_truncated: Annotated[bool, Strict()] = Field(
+        default=False,
+        description="true when payload (or payload_b64) carries only the first 4096 bytes of the value: the value "
+        "was larger than CXSTREAM_MAX_RECORD_BYTES, or its dead letter would not fit the broker's 1 MB limit.",
+    )
+    payload_bytes: Count | None = Field(
+        default=None, description="The original value's size in bytes, when payload_truncated."
     )
     received_at: Rfc3339
 
     @model_validator(mode="after")
     def _one_payload(self) -> DeadLetter:
+        problems = []
         if self.payload is not None and self.payload_b64 is not None:
-            raise ValueError("payload and payload_b64 are exclusive: payload_b64 only when the value is not UTF-8")
+            problems.append("payload and payload_b64 are exclusive: payload_b64 only when the value is not UTF-8")
+        if self.payload_truncated != (self.payload_bytes is not None):
+            problems.append("payload_bytes is set exactly when payload_truncated is true")
+        if self.payload_truncated and self.payload is None and self.payload_b64 is None:
+            problems.append("a truncated payload carries its first bytes in payload or payload_b64")
+        if self.key_truncated != (self.key_bytes is not None) or (self.key_truncated and self.key is None):
+            problems.append("key_bytes is set exactly when key_truncated is true, and then key is set")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

@@ -208,7 +208,9 @@ def generate() -> dict[str, dict[str, Any]]:
             DeadLetter,
             "Dead letter (cx.deadletter)",
             "An input that cannot be used, with the reason; payload_b64 instead of payload when the value "
-            "is not UTF-8.",
+            "is not UTF-8. Under 1 MB always: a value larger than CXSTREAM_MAX_RECORD_BYTES (or one whose "
+            "dead letter would not fit) is carried truncated to its first 4096 bytes, with payload_truncated "
+            "and payload_bytes.",
         ),
     }
     schemas: dict[str, dict[str, Any]] = {}

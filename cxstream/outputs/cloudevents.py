@@ -3,6 +3,9 @@
 The id is a UUIDv5 of (source, rule, customer, episode), so the same firing in
 a replay or after a redelivery carries the same id and a subscriber can drop
 the copy; the source is part of it so two deployments never collide.
+
+A trigger lists at most MAX_LISTED_REASONS (50) reasons and MAX_LISTED_FAULTS (100) alarm
+ids in ``faults`` (cxstream/models/limits.py), so its message fits the broker's 1 MB.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import orjson
 
 from ..domain.engine import Firing
 from ..models.common import format_time
+from .fit import MAX_MESSAGE_BYTES, capped_faults, capped_reasons, shrink_strings, too_large
 
 CONTENT_TYPE = b"application/cloudevents+json; charset=UTF-8"
 HEADERS = [("content-type", CONTENT_TYPE)]
@@ -41,8 +45,8 @@ def cloudevent(firing: Firing, source: str) -> dict:
             "rule_id": rule.id,
             "score": firing.score,
             "previous_score": firing.previous_score,
-            "reasons": firing.reasons,
-            "faults": firing.faults,
+            "reasons": capped_reasons(firing.reasons),
+            "faults": capped_faults(firing.faults),
             "value_tier": firing.value_tier,
             "segment": firing.segment,
         },
@@ -50,4 +54,14 @@ def cloudevent(firing: Firing, source: str) -> dict:
 
 
 def encode(firing: Firing, source: str) -> bytes:
-    return orjson.dumps(cloudevent(firing, source))
+    """The CloudEvent as JSON, under MAX_MESSAGE_BYTES; ValueError only when even its cut
+    form is not (a customer id or source of hundreds of kilobytes, which no valid input has)."""
+    event = cloudevent(firing, source)
+    raw = orjson.dumps(event)
+    if len(raw) < MAX_MESSAGE_BYTES:
+        return raw
+    shrink_strings(event["data"], "faults")
+    raw = orjson.dumps(event)
+    if len(raw) < MAX_MESSAGE_BYTES:
+        return raw
+    raise too_large(f"the CloudEvent of {firing.rule.id} for a customer", len(raw))

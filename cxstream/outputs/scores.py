@@ -1,4 +1,9 @@
-"""Score documents for the compacted ``cx.scores`` topic and the HTTP API."""
+"""Score documents for the compacted ``cx.scores`` topic and the HTTP API.
+
+A score document lists at most MAX_LISTED_REASONS (50) reasons and MAX_LISTED_FAULTS (100)
+``active_faults`` (the first by id; a customer on 64 resources with 100 alarms each could
+otherwise list 6,400), so its message fits the broker's 1 MB.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from ..domain.engine import Engine
 from ..domain.explain import explain
 from ..domain.trend import points as trend_points
 from ..models.common import format_time
+from ..models.limits import MAX_LISTED_FAULTS
+from .fit import MAX_MESSAGE_BYTES, capped_reasons, shrink_strings, too_large
 
 
 def score_document(engine: Engine, state: CustomerState) -> dict:
@@ -18,14 +25,30 @@ def score_document(engine: Engine, state: CustomerState) -> dict:
         "score": round(score, 1),
         "previous_score": None if state.published is None else round(state.published, 1),
         "dimensions": {name: round(value, 1) for name, value in dimensions.items()},
-        "reasons": reasons,
-        "active_faults": sorted(state.impacts),
+        "reasons": capped_reasons(reasons),
+        "active_faults": _active_faults(state.impacts),
         "updated_at": format_time(state.updated_at or state.clock),
     }
 
 
+def _active_faults(impacts: dict[str, float]) -> list[str]:
+    ids = sorted(impacts)
+    return ids if len(ids) <= MAX_LISTED_FAULTS else ids[:MAX_LISTED_FAULTS]
+
+
 def encode(document: dict) -> bytes:
-    return orjson.dumps(document)
+    """The score document as JSON, under MAX_MESSAGE_BYTES; ValueError only when even its
+    cut form is not (a customer id of hundreds of kilobytes, which no valid input has)."""
+    raw = orjson.dumps(document)
+    if len(raw) < MAX_MESSAGE_BYTES:
+        return raw
+    document = {**document, "reasons": capped_reasons(document["reasons"]),
+                "active_faults": sorted(document["active_faults"])[:MAX_LISTED_FAULTS]}
+    shrink_strings(document, "active_faults", segment=False)
+    raw = orjson.dumps(document)
+    if len(raw) < MAX_MESSAGE_BYTES:
+        return raw
+    raise too_large("the score document of a customer", len(raw))
 
 
 def care_view(engine: Engine, state: CustomerState) -> dict:
