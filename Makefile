@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test bench schemas clean
+.PHONY: setup system-deps kafka-deps demo test bench schemas clean
 
 setup: $(STAMP)
 
@@ -30,11 +30,22 @@ system-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
+# Apache Kafka for the tests that need a real broker (tests/test_apache_kafka_broker.py):
+# Debian's default-jdk-headless and maven if java/mvn are missing, then the broker's jars
+# (tools/kafka/pom.xml) resolved from Maven Central into ~/.cache/cxstream/kafka-<version>/lib
+# (or $CXSTREAM_KAFKA_HOME/lib), once.
+kafka-deps:
+	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 || { \
+	  echo "installing Debian's default-jdk-headless and maven (the Apache Kafka test broker)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq default-jdk-headless maven >/dev/null; }
+	@bash tools/kafka/deps.sh >/dev/null
+
 demo: setup
 	$(BIN)/cxstream demo $(ARGS)
 
 # CXSTREAM_REQUIRE_DEPLOY_TOOLS: a missing promtool/hadolint fails the tests instead of skipping them
-test: setup system-deps
+test: setup system-deps kafka-deps
 	CXSTREAM_REQUIRE_DEPLOY_TOOLS=1 $(BIN)/python -m pytest -q $(ARGS)
 
 bench: setup
