@@ -61,6 +61,9 @@ class InputRecord:
     value: bytes | None
     timestamp: float  # the Kafka timestamp, seconds; a fallback for event time
     placed: bool = False  # already on its customer's partition (repartitioned input)
+    # where its sender produced it, (topic, partition, offset), when it was
+    # forwarded to its customer's partition first (a dead letter names that)
+    origin: tuple[str, int, int] | None = None
 
 
 @dataclass(slots=True)

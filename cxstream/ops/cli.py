@@ -8,10 +8,13 @@ saying what to fix, never a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
 from .settings import ConfigurationError, Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
 
@@ -52,18 +55,42 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from ..domain.rules import load_rules
     from .topics import check_topics, ensure_topics
 
+    if settings.store == "rocksdb":
+        try:
+            import rocksdict  # noqa: F401
+        except ImportError:
+            raise ConfigurationError("CXSTREAM_STORE=rocksdb needs the rocksdb extra, which is not installed: "
+                                     "pip install 'cxstream[rocksdb]' (or CXSTREAM_STORE=memory)") from None
     rules = load_rules(settings.rules)
     cluster_id = _reachable(settings)
+    settings = _follow_input_layout(settings)
     if settings.create_topics:
         ensure_topics(settings)
     problems = check_topics(settings)
     if problems:
         raise ConfigurationError("topics are not usable: " + "; ".join(problems))
+    settings = _follow_input_layout(settings)
     from ..stream.worker import CxWorker
 
     seal = settings.changelog_seal == "on" or (
         settings.changelog_seal == "auto" and (cluster_id or "").startswith("tansu"))
     return CxWorker(settings, rules, seal_changelog=seal).run()
+
+
+def _follow_input_layout(settings: Settings) -> Settings:
+    """Contract v2 Topic layout: the internal topics (and any missing input
+    topic) take the input topics' partition count, whatever
+    CXSTREAM_PARTITIONS says; layouts that cannot work stop start-up."""
+    from .topics import input_layout
+
+    count, problems = input_layout(settings)
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+    if count is not None and count != settings.partitions:
+        log.info("input topics have %d partitions: the internal topics follow them "
+                 "(CXSTREAM_PARTITIONS=%d sizes only topics created from nothing)", count, settings.partitions)
+        settings = settings.model_copy(update={"partitions": count})
+    return settings
 
 
 def _reachable(settings: Settings, timeout_s: float = 15.0) -> str | None:

@@ -43,6 +43,16 @@ class Metrics:
         self.flush_seconds = Histogram("cxstream_flush_seconds",
                                        "Time to write one flush interval's scores and state.",
                                        buckets=LATENCY_BUCKETS, registry=r)
+        self.bounded = Counter("cxstream_bounded", "Input a bound dropped, expired or forgot (contract v2 Bounds), "
+                               "by bound: alarms_expired, episode_alarms, erased_forgotten.",
+                               ["bound"], registry=r)
+        self.record_errors = Counter("cxstream_record_errors",
+                                     "Unexpected failures isolated to one record (dead-lettered), by where.",
+                                     ["where"], registry=r)
+        self.outputs_dropped = Counter("cxstream_outputs_dropped",
+                                       "Output messages the producer refused outright (e.g. too large), by topic.",
+                                       ["topic"], registry=r)
+        self.broker_lost = Gauge("cxstream_broker_lost", "1 while the worker has lost the broker.", registry=r)
         self.ready = Gauge("cxstream_ready", "1 when the worker is ready to process.", registry=r)
         self.alarm_lag = Gauge("cxstream_alarm_feed_lag_records",
                                "Fault records not yet read by this worker's alarm registry.", registry=r)
@@ -56,6 +66,10 @@ class Metrics:
             self.events.labels(source, outcome).inc(n)
         for (channel, trigger), n in tally.triggers.items():
             self.triggers.labels(channel, trigger).inc(n)
+        for bound, n in tally.limits.items():
+            self.bounded.labels(bound).inc(n)
+        for where, n in getattr(tally, "errors", {}).items():
+            self.record_errors.labels(where).inc(n)
         for (channel, trigger, reason), n in tally.suppressed.items():
             self.suppressed.labels(channel, trigger, reason).inc(n)
 

@@ -88,6 +88,33 @@ class Settings(BaseSettings):
         description="Longest the broker may hold a fetch when little data is waiting (bounds latency).",
     )
 
+    # --- bounds (contract v2) -------------------------------------------
+    max_future_s: float = Field(
+        default=900.0, ge=0,
+        description="An event, raise or change time more than this ahead of the worker's clock is invalid input.",
+    )
+    max_record_bytes: int = Field(
+        default=262144, ge=1024, le=900_000,
+        description="A record larger than this is invalid input (its dead letter keeps the first 4096 bytes).",
+    )
+    alarm_max_age_s: float = Field(
+        default=7 * 86400.0, gt=0,
+        description="An alarm active without a clear for longer is expired (counted in cxstream_bounded_total).",
+    )
+    erased_retention_s: float = Field(
+        default=30 * 86400.0, ge=0,
+        description="How long an erased customer id is remembered (its quality records dropped, outcome erased).",
+    )
+    broker_lost_s: float = Field(
+        default=10.0, gt=0,
+        description="/readyz answers 503 after this long without an answer from the broker.",
+    )
+    shutdown_timeout_s: float = Field(
+        default=15.0, gt=0, le=600,
+        description="Longest a stop (SIGTERM) waits for the final flush; past it the worker exits "
+        "without committing, so the next owner reads the tail again.",
+    )
+
     # --- operations ------------------------------------------------------
     web_port: int = Field(default=6066, ge=1, le=65535)
     web_host: str = "0.0.0.0"

@@ -247,3 +247,50 @@ def _policy_problems(admin: AdminClient, specs: list[TopicSpec], timeout: float)
         # verified, which is not itself a problem with the topics.
         pass
     return problems
+
+
+#: The worker's internal topics, by the name they get from the app id: they
+#: follow the input topics' partition count (contract v2 Topic layout).
+def internal_topics(settings: Settings) -> list[str]:
+    app = settings.app_id
+    return [changelog_topic(app), repartition_topic(app)]
+
+
+def changelog_topic(app_id: str) -> str:
+    """The customer state's changelog (faust names it after the app and the table)."""
+    return f"{app_id}-customer_state-changelog"
+
+
+def repartition_topic(app_id: str) -> str:
+    """Where records that arrive without their customer id as key are forwarded."""
+    return f"{app_id}-unkeyed-input"
+
+
+def input_layout(settings: Settings, timeout: float = 10) -> tuple[int | None, list[str]]:
+    """The partition count the worker must follow (that of the co-partitioned
+    input topics, or None when neither exists yet) and the problems that stop
+    start-up, each one line: inputs that disagree, or an internal topic left
+    with another count (an upgrade or a changed layout)."""
+    admin = admin_client(settings)
+    try:
+        counts = _partition_counts(admin, timeout=timeout)
+    except KafkaException as error:
+        return None, [f"cannot reach the broker at {settings.bootstrap}: {error}"]
+    names = [getattr(settings.topics, role) for role in CO_PARTITIONED]
+    present = {name: counts[name] for name in names if name in counts}
+    if len(set(present.values())) > 1:
+        shown = " and ".join(f"{name!r} has {count}" for name, count in present.items())
+        return None, [f"topics {shown} partitions, but both are keyed by customer id and must have the "
+                      "same count: recreate one of them (or repartition it) with the other's count"]
+    if not present:
+        return None, []
+    count = next(iter(present.values()))
+    problems = []
+    for name in internal_topics(settings):
+        if name in counts and counts[name] != count:
+            problems.append(
+                f"internal topic {name!r} has {counts[name]} partitions but the input topics have {count}: "
+                f"after changing the input layout, delete {name!r} (the state is rebuilt from the inputs "
+                f"only if they are retained; otherwise keep the old partition count) or use a new "
+                f"CXSTREAM_APP_ID")
+    return count, problems

@@ -119,10 +119,12 @@ def _payload_fields(doc: dict, value: bytes | None, truncate: bool) -> None:
 
 
 def _build(record: InputRecord, reason: str, received_at: float | None, max_record_bytes: int) -> tuple[dict, bytes]:
+    origin = getattr(record, "origin", None) or (record.topic, record.partition, record.offset)
     doc: dict = {
-        "source_topic": record.topic,
-        "partition": record.partition,
-        "offset": record.offset,
+        # where its sender produced it, also when cxstream forwarded it first
+        "source_topic": origin[0],
+        "partition": origin[1],
+        "offset": origin[2],
     }
     _key_fields(doc, record.key)
     doc["error"] = cap_text(str(reason).strip() or "record could not be used", MAX_ERROR_CHARS)

@@ -33,13 +33,17 @@ class OutputSink:
         self._producer = Producer(config)
         self._failure: str | None = None
         self.produced = 0
+        self.dropped: dict[str, int] = {}
 
     def _on_delivery(self, error, message) -> None:
         if error is not None and self._failure is None:
             self._failure = f"could not write to {message.topic()}: {error.str()}"
 
     def produce(self, topic: str, key: bytes | str | None, value: bytes | None,
-                headers: list | None = None, partition: int | None = None) -> None:
+                headers: list | None = None, partition: int | None = None) -> bool:
+        """Queue one message; False (logged and counted, see take_dropped) when
+        the client refuses it outright, e.g. over the broker's size limit: one
+        message never stops the worker."""
         while True:
             try:
                 if partition is None:
@@ -51,7 +55,22 @@ class OutputSink:
             except BufferError:
                 # local queue full: serve delivery reports until there is room
                 self._producer.poll(0.05)
+            except KafkaException as exc:
+                self.dropped[topic] = self.dropped.get(topic, 0) + 1
+                log.error("could not queue a %d-byte message for %s: %s", len(value or b""), topic,
+                          exc.args[0].str() if exc.args else exc)
+                return False
         self.produced += 1
+        return True
+
+    def take_dropped(self) -> dict[str, int]:
+        """Messages refused outright since the last call, by topic."""
+        dropped, self.dropped = self.dropped, {}
+        return dropped
+
+    def ping(self, timeout_s: float) -> None:
+        """Ask the broker for its metadata (blocking); raises when it does not answer."""
+        self._producer.list_topics(timeout=timeout_s)
 
     def poll(self) -> None:
         self._producer.poll(0)

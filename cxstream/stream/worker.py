@@ -32,8 +32,9 @@ import faust
 import orjson
 from faust.types import TP
 
-from ..domain.customer import CustomerState
+from ..domain.customer import CustomerState, is_erased_marker, read_erased_marker
 from ..domain.engine import Engine, InputRecord
+from ..domain.limits import Limits
 from ..domain.impact import combine
 from ..domain.rules import RuleBook
 from ..ops.metrics import Metrics
@@ -54,6 +55,11 @@ TRIM_INTERVAL_S = 5.0
 FLUSH_SLICE = 500  # customers written between two yields to the event loop (~4 ms each)
 TOP_UP_TIMEOUT_S = 30.0  # longest the changelog top-up waits for a partition's end
 SEAL_KEY = b"\x00seal"  # see CxWorker._seal; never a customer id (ids are non-empty text)
+WATCH_INTERVAL_S = 1.0  # how often the watchdog asks the broker and looks at the background tasks
+# headers of a record forwarded to the partition that owns its customer: what
+# it is, and where its sender produced it (for its dead letter, if any)
+FORWARD_SOURCE = "cx-source"
+FORWARD_ORIGIN = "cx-origin"
 
 
 def faust_credentials(settings: Settings):
@@ -124,11 +130,13 @@ class CxWorker:
         self.rules = rules
         self.engine = Engine(rules, settings.half_life_s, settings.allowed_lateness_s,
                              idle_flushes=math.ceil(settings.hot_idle_s / settings.flush_interval_s),
-                             hot_max=settings.hot_max)
+                             hot_max=settings.hot_max, limits=limits_of(settings))
         self.metrics = Metrics()
         self.outcomes = FaultOutcomes()
         topics = settings.topics
-        self.repartition_topic = f"{settings.app_id}-unkeyed-input"
+        from ..ops.topics import repartition_topic
+
+        self.repartition_topic = repartition_topic(settings.app_id)
         self.impact_topic = f"{settings.app_id}-fault-impact-partials"
         self.impact_view: ImpactView | None = None
         self._impact_dirty: set[str] = set()  # faults whose combined document may have changed
@@ -180,6 +188,9 @@ class CxWorker:
         self._held: set[int] = set()  # partitions whose customers are in the engine
         self._settled = False  # partitions assigned and state restored
         self.failure: str | None = None
+        self._broker_seen = time.monotonic()  # last answer from the broker (watchdog, fetches)
+        self._probing = False
+        self._lost_logged = False
 
         # quality and customer records: subscribed, but delivered in whole
         # fetches to _process_fetch rather than as faust events
@@ -190,6 +201,7 @@ class CxWorker:
         app.fetch_max_wait_ms = settings.fetch_max_wait_ms
         app.agent(self.faults_topic, name="fault_outcomes")(self._fault_outcomes_agent)
         app.timer(settings.flush_interval_s, name="flush")(self._flush_timer)
+        app.timer(WATCH_INTERVAL_S, name="watchdog")(self._watchdog)
         app.task(self._start_feed)
         app.on_partitions_revoked.connect(self._on_revoked)
         app.on_partitions_assigned.connect(self._on_assigned)
@@ -203,7 +215,12 @@ class CxWorker:
     @property
     def ready(self) -> bool:
         return (self.failure is None and self._settled and self.feed is not None
-                and self.feed.caught_up.is_set())
+                and self.feed.caught_up.is_set() and not self.broker_lost)
+
+    @property
+    def broker_lost(self) -> bool:
+        """No answer from the broker for CXSTREAM_BROKER_LOST_S (contract v2 readiness)."""
+        return time.monotonic() - self._broker_seen > self.settings.broker_lost_s
 
     def _write_state(self, customer_id: str, value: bytes | None, partition: int) -> None:
         """Write one customer's state to the table and its changelog partition:
@@ -306,6 +323,11 @@ class CxWorker:
             stored = store.customers_of(partitions)
         for customer_id, raw in stored:
             if not raw:
+                continue
+            if is_erased_marker(raw):  # an erasure, remembered (contract v2)
+                partition, erased_at = read_erased_marker(raw)
+                if partition in partitions and customer_id not in self.engine.customers:
+                    self.engine.adopt_erased(customer_id, partition, erased_at)
                 continue
             state = CustomerState.load(raw)
             if state.partition in partitions and customer_id not in self.engine.customers:
@@ -426,6 +448,7 @@ class CxWorker:
         repartitioned = self.repartition_topic
         engine = self.engine
         chunk = self.settings.batch_max
+        self._broker_seen = received  # a fetch came back: the broker answers
         for tp, tp_records in batch:
             topic = tp.topic
             source = source_of[topic]
@@ -433,7 +456,15 @@ class CxWorker:
                 if tp.partition not in self._assigned:
                     break  # revoked meanwhile: its next owner reads it again
                 part = tp_records[start:start + chunk]
-                engine.process_fetch(source, topic, tp.partition, part, topic == repartitioned)
+                try:
+                    if topic == repartitioned:
+                        engine.process([forwarded(r, tp.partition) for r in part])
+                    else:
+                        engine.process_fetch(source, topic, tp.partition, part)
+                except Exception as exc:  # not one record's fault (the engine isolates those)
+                    self.fail(f"processing {topic}[{tp.partition}] failed: {type(exc).__name__}: {exc}")
+                    log.exception("processing a fetch failed")
+                    return
                 self._processed[tp] = part[-1].offset  # (a flush swaps the dict)
                 self._emit()
                 self.metrics.observe_latency(time.monotonic() - received, len(part))
@@ -451,8 +482,8 @@ class CxWorker:
             else:
                 record = InputRecord("faults", message.topic, message.partition, message.offset,
                                      message.key, message.value, message.timestamp)
-                self._sink().produce(self.settings.topics.deadletter, message.key,
-                                     deadletters.encode(record, reason))
+                self._sink().produce(self.settings.topics.deadletter, deadletters.message_key(record),
+                                     deadletters.encode(record, reason, self.settings.max_record_bytes))
                 self.metrics.events.labels("faults", "invalid").inc()
                 self.metrics.deadletters.labels("faults").inc()
 
@@ -473,15 +504,55 @@ class CxWorker:
                          cloudevents.encode(firing, source), cloudevents.HEADERS)
         for rejection in rejections:
             record = rejection.record
-            sink.produce(topics.deadletter, record.key, deadletters.encode(record, rejection.reason))
+            sink.produce(topics.deadletter, deadletters.message_key(record),
+                         deadletters.encode(record, rejection.reason, self.settings.max_record_bytes))
             self.metrics.deadletters.labels(record.source).inc()
         for customer_id, record in self.engine.take_forwards():
             # input without its customer id as key: to the partition that owns the customer
-            sink.produce(self.repartition_topic, customer_id.encode(), record.value)
+            sink.produce(self.repartition_topic, customer_id.encode(), record.value, [
+                (FORWARD_SOURCE, record.source.encode()),
+                (FORWARD_ORIGIN, f"{record.partition}:{record.offset}:{record.topic}".encode())])
         self.metrics.record(tally)
+        for topic, count in sink.take_dropped().items():
+            self.metrics.outputs_dropped.labels(topic).inc(count)
         sink.poll()
 
     # ----------------------------------------------------------------- flush
+    async def _watchdog(self) -> None:
+        """Readiness that tells the truth: ask the broker for metadata (in a
+        thread: the client call blocks), and stop the worker when a background
+        task it cannot do without has died."""
+        for name, task in (("alarm feed", getattr(self.feed, "_task", None)),
+                           ("fault-impact view", getattr(self.impact_view, "_task", None))):
+            if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
+                error = task.exception()
+                self.fail(f"the {name} stopped: {type(error).__name__}: {error}")
+                return
+        for name, service in (("fetcher", getattr(self.app, "_fetcher", None)),
+                              ("consumer", getattr(self.app, "_consumer", None))):
+            if service is not None and getattr(service, "crashed", False):
+                self.fail(f"the {name} crashed: {service.crash_reason!r}")
+                return
+        if self._probing or self.sink is None:
+            return
+        self._probing = True
+        try:
+            timeout = max(1.0, self.settings.broker_lost_s / 2)
+            await asyncio.get_running_loop().run_in_executor(None, self.sink.ping, timeout)
+            self._broker_seen = time.monotonic()
+            if self._lost_logged:
+                self._lost_logged = False
+                log.warning("the broker answers again: ready once caught up")
+        except Exception as exc:
+            if self.broker_lost and not self._lost_logged:
+                self._lost_logged = True
+                log.warning("no answer from the broker for %.0f s (%s): not ready",
+                            time.monotonic() - self._broker_seen, exc)
+        finally:
+            self._probing = False
+        self.metrics.ready.set(1 if self.ready else 0)
+        self.metrics.broker_lost.set(1 if self.broker_lost else 0)
+
     async def _flush_timer(self) -> None:
         try:
             await self.flush()
@@ -538,7 +609,9 @@ class CxWorker:
             for customer_id, stored, partition in captured:
                 self._write_state(customer_id, stored, partition)
             for customer_id, partition in erased.items():
-                self._write_state(customer_id, None, partition)
+                # the erased marker (the id is remembered as erased), or a real
+                # null once the memory of it has ended
+                self._write_state(customer_id, engine.erased_marker(customer_id), partition)
             # customers untouched for a while wait in their stored form
             engine.dehydrate_idle([customer_id for customer_id, _, _ in captured])
             if (engine.put_away_count - self._put_away_at_trim >= TRIM_AFTER_PUT_AWAY
@@ -555,6 +628,7 @@ class CxWorker:
                 self.app.consumer.mark_durable(durable)
             self.metrics.customers.set(len(self.engine.customers))
             self.metrics.active_faults.set(self.engine.alarms.active_count)
+            self.metrics.broker_lost.set(1 if self.broker_lost else 0)
             self.metrics.ready.set(1 if self.ready else 0)
             if self.feed is not None:
                 self.metrics.alarm_lag.set(self.feed.lag)
@@ -574,10 +648,17 @@ class CxWorker:
             await sink.flush()  # one record per batch
 
     async def _on_shutdown(self) -> None:
+        bound = self.settings.shutdown_timeout_s
+        _exit_after(bound)  # faust's own stop must not hang either (faust-streaming #324)
         try:
-            await self.flush()
+            await asyncio.wait_for(self.flush(), bound * 0.7)
         except DeliveryFailed as exc:
-            log.error("final flush failed: %s", exc)
+            log.error("final flush failed: %s; offsets of unflushed records are not committed, "
+                      "so they are read again", exc)
+        except asyncio.TimeoutError:
+            log.error("final flush did not finish within %.0f s (of CXSTREAM_SHUTDOWN_TIMEOUT_S): the broker "
+                      "is not answering; offsets of unflushed records are not committed, so the next "
+                      "owner reads them again and nothing is lost", bound * 0.7)
         if self.feed is not None:
             await self.feed.stop()
         if self.impact_view is not None:
@@ -595,3 +676,44 @@ class CxWorker:
         freeze_startup_objects()
         worker.execute_from_commandline()
         return 0 if self.failure is None else 1
+
+
+def limits_of(settings: Settings) -> Limits:
+    """The engine's bounds from the configuration (contract v2 Bounds)."""
+    return Limits(max_future_s=settings.max_future_s, max_record_bytes=settings.max_record_bytes,
+                  alarm_max_age_s=settings.alarm_max_age_s, erased_retention_s=settings.erased_retention_s)
+
+
+def forwarded(record, partition: int) -> InputRecord:
+    """A record read back from the repartition topic: what it is and where its
+    sender produced it come from the headers the forwarding worker wrote."""
+    headers = dict(record.headers or ())
+    source = (headers.get(FORWARD_SOURCE) or b"quality").decode()
+    origin = None
+    raw = headers.get(FORWARD_ORIGIN)
+    if raw:
+        try:
+            part, off, topic = raw.decode("utf-8", "replace").split(":", 2)
+            origin = (topic, int(part), int(off))
+        except ValueError:
+            origin = None  # not ours: the dead letter names the internal topic
+    return InputRecord(source if source in ("quality", "customers") else "quality", record.topic,
+                       partition, record.offset, record.key, record.value, record.timestamp / 1000.0,
+                       placed=True, origin=origin)
+
+
+def _exit_after(seconds: float) -> None:
+    """A last resort for a stop that hangs: exit non-zero after ``seconds``."""
+    import os
+    import threading
+
+    def expire() -> None:
+        log.error("stop did not finish within %.0f s (CXSTREAM_SHUTDOWN_TIMEOUT_S), the broker is not "
+                  "answering: exiting; offsets not committed, so the uncommitted records are read "
+                  "again and nothing is lost", seconds)
+        logging.shutdown()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
