@@ -24,7 +24,7 @@ __all__ = ["generate", "write", "render", "SCHEMA_DIR", "DIALECT"]
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 
 def _strip_property_titles(node: Any) -> Any:
