@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 
 import orjson
+import pytest
 from aiokafka.partitioner import murmur2
 
 from cxstream.models.outputs import FaultImpact
@@ -46,19 +47,19 @@ OTHERS = 24
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
 
 
-def partition_of(customer_id: str) -> int:
+def partition_of(customer_id: str, partitions: int = PARTITIONS) -> int:
     """murmur2, as the test's producer (and every producer of keyed input) places keys."""
-    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % PARTITIONS
+    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
 
 
-def spread_customers() -> tuple[list[str], list[str]]:
+def spread_customers(partitions: int = PARTITIONS) -> tuple[list[str], list[str]]:
     """Customers on the cell (the same number on every partition) and the others."""
     on_cell: dict[int, list[str]] = defaultdict(list)
     n = 0
-    while any(len(on_cell[p]) < ON_CELL_PER_PARTITION for p in range(PARTITIONS)):
+    while any(len(on_cell[p]) < ON_CELL_PER_PARTITION for p in range(partitions)):
         cid = f"S{n:03d}"
-        if len(on_cell[partition_of(cid)]) < ON_CELL_PER_PARTITION:
-            on_cell[partition_of(cid)].append(cid)
+        if len(on_cell[partition_of(cid, partitions)]) < ON_CELL_PER_PARTITION:
+            on_cell[partition_of(cid, partitions)].append(cid)
         n += 1
     return sorted(c for p in on_cell.values() for c in p), [f"O{i:03d}" for i in range(OTHERS)]
 
@@ -140,7 +141,10 @@ class Traffic(threading.Thread):
         assert not self.is_alive(), "traffic thread did not stop"
 
 
-def test_two_workers_share_the_load_and_survive_one_stopping(make_settings, tmp_path):
+# the operator's tooling made the topics with 4, 8 or 12 partitions; the workers
+# run with the default CXSTREAM_PARTITIONS (4) and follow the topics (contract v2)
+@pytest.mark.parametrize("layout", [4, 8, 12])
+def test_two_workers_share_the_load_and_survive_one_stopping(make_settings, tmp_path, layout):
     started = time.monotonic()
     port_a, port_b = free_port(), free_port()
     # advertised as localhost, not the bound 127.0.0.1 (faust's default canonical_url): the
@@ -153,9 +157,9 @@ def test_two_workers_share_the_load_and_survive_one_stopping(make_settings, tmp_
     })
     settings_b.data_dir.mkdir(parents=True, exist_ok=True)
     topics = settings_a.topics
-    ensure_topics(settings_a)
+    ensure_topics(settings_a.model_copy(update={"partitions": layout}))
 
-    on_cell, others = spread_customers()
+    on_cell, others = spread_customers(layout)
     everyone = on_cell + others
     feed = Feed(settings_a)
     for cid in on_cell:
@@ -246,7 +250,7 @@ def test_two_workers_share_the_load_and_survive_one_stopping(make_settings, tmp_
         # every partition has one owner
         owner_of_partition = defaultdict(set)
         for cid, url in served_by.items():
-            owner_of_partition[partition_of(cid)].add(url)
+            owner_of_partition[partition_of(cid, layout)].add(url)
         assert all(len(urls) == 1 for urls in owner_of_partition.values()), owner_of_partition
 
         for w in (a, b):  # unknown: a 404, whether asked of the owner or routed to it
