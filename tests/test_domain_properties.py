@@ -305,6 +305,5 @@ def test_the_largest_usable_record_of_control_bytes_is_a_dead_letter_that_fits(s
         reason = rejection.reason
     raw = deadletters.encode(record, reason)
     orjson.loads(raw)
-    if len(raw) >= LIMIT:
-        pytest.xfail(f"a dead letter of {len(raw):,} bytes: cxstream/outputs/deadletters.py does not shorten "
-                     "payloads yet (issue 11, contract v2 Bounds); remove this xfail once it does")
+    assert len(raw) < LIMIT, f"a dead letter of {len(raw):,} bytes"
+    assert orjson.loads(raw)["payload_truncated"] is True
