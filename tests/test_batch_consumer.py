@@ -29,6 +29,9 @@ class _Client:
             raise IllegalStateError(f"No current assignment for partition {tp}")
         self.seeks.append((tp, offset))
 
+    async def _rewind(self, batch):
+        await BatchConsumer._rewind(self, batch)
+
 
 def test_a_partition_revoked_between_the_check_and_the_seek_does_not_end_the_drain_loop():
     a, b = TP("cx.quality", 0), TP("cx.quality", 1)

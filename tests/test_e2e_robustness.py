@@ -288,3 +288,44 @@ def test_readiness_follows_the_broker_and_stop_is_bounded(broker, make_settings,
     finally:
         worker.kill()
         print(worker.log_tail(80))
+
+
+@pytest.mark.parametrize("layout", [8, 12])
+def test_two_workers_one_killed_on_operator_made_partitions(make_settings, tmp_path, layout):
+    from cxstream.ops.broker import free_port
+
+    made = make_settings(partitions=layout)
+    ensure_topics(made)  # the operator's tooling
+    settings_a = made.model_copy(update={"partitions": 4})  # the workers at their default
+    port_b = free_port()
+    settings_b = settings_a.model_copy(update={
+        "web_port": port_b, "data_dir": settings_a.data_dir.parent / (settings_a.data_dir.name + "-b")})
+    settings_b.data_dir.mkdir(parents=True, exist_ok=True)
+    feed = Feed(settings_a)
+    customers = [f"K{n:02d}" for n in range(48)]
+    for cid in customers:
+        feed.customer(cid, ["CELL-K"])
+    feed.flush()
+    a = WorkerProcess(settings_a, tmp_path / "worker-a.log").start()
+    b = WorkerProcess(settings_b, tmp_path / "worker-b.log").start()
+    try:
+        a.wait_ready()
+        b.wait_ready()
+        for n, cid in enumerate(customers):  # mid-stream: quality records going on
+            feed.quality(cid, f"2026-11-22T09:59:{n % 60:02d}Z", mos=4.0)
+        feed.flush()
+        b.kill()  # SIGKILL: no final flush, no commit
+        feed.alarm_raise("ALM-K", "CELL-K", NOW)
+        feed.flush()
+        care = read_topic(settings_a, settings_a.topics.care, timeout_s=120,
+                          until=lambda m: {e["subject"] for e in triggers_of(m, "outage_notice")}
+                          >= set(customers))
+        assert {e["subject"] for e in triggers_of(care, "outage_notice")} == set(customers)
+        wait_for(lambda: all(a.get(f"/customers/{cid}")[0] == 200 for cid in customers), 60,
+                 "the survivor to serve every customer")
+    finally:
+        b.kill()
+        code = a.stop()
+        print(a.log_tail(60))
+        print(b.log_tail(30))
+    assert code == 0

@@ -84,6 +84,11 @@ class BatchConsumer(AIOKafkaConsumer):
         Waiting here instead would stall this loop, and with it the changelog
         records faust's recovery is waiting for (a rebalance that never
         finished recovering, seen in CI). The records are fetched again."""
+        await self._rewind(batch)
+        await asyncio.sleep(0.02)  # back-off: the same records come straight back
+
+    async def _rewind(self, batch: list) -> None:
+        """Seek each partition of ``batch`` back to its first record."""
         assigned = self.assignment()
         for tp, records in batch:
             if tp in assigned:
@@ -96,7 +101,6 @@ class BatchConsumer(AIOKafkaConsumer):
                     # with it every delivery, recovery's included (seen once
                     # in a loaded test run: recovery waited for good).
                     self.log.info("put back %s: not assigned any more (%r)", tp, exc)
-        await asyncio.sleep(0.02)  # back-off: the same records come straight back
 
     async def _drain_messages(self, fetcher) -> None:  # pragma: no cover - exercised end to end
         callback = self.callback
@@ -125,8 +129,11 @@ class BatchConsumer(AIOKafkaConsumer):
                     continue
                 generation = self.app.consumer_generation_id
                 batch = []
+                paused = []
                 for tp, tp_records in records.items():
                     if active is not None and tp not in active and tp not in self._buffered_partitions:
+                        if not self._is_changelog_tp(tp):  # (recovery seeks its changelogs itself)
+                            paused.append((tp, tp_records))
                         continue
                     last = read_offset[tp]
                     if tp.topic in hot:
@@ -147,6 +154,14 @@ class BatchConsumer(AIOKafkaConsumer):
                         message = self._to_message(tp, record)
                         await self.wait_first(callback(message), self.suspend_flow.wait())
                         read_offset[tp] = offset
+                if paused:
+                    # Fetched just before faust paused the partition (a newly
+                    # assigned one while recovery runs). Dropped, the client's
+                    # position would stay past them, and a partition with no
+                    # committed offset is not sought back when it resumes: its
+                    # records were lost until the next restart (a worker taking
+                    # over a killed one's partitions, tests/test_e2e_robustness.py).
+                    await self._rewind(paused)
                 if batch and generation == self.app.consumer_generation_id and self.hot_handler:
                     if self.hot_ready is None or self.hot_ready():
                         await self.hot_handler(batch)
