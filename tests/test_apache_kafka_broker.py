@@ -1,4 +1,4 @@
-"""The Apache Kafka test broker (tests/brokers/apache_kafka.py) and our clients against it.
+"""The Apache Kafka test broker (cxstream/ops/apache_kafka.py) and our clients against it.
 
 One broker for the module (KRaft combined mode, Kafka 4.x from Maven Central, see
 tools/kafka/); each test has its own topics, groups and principals. Covered: confluent-kafka
@@ -27,7 +27,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import ConfigResource, ResourceType
 
-from brokers.apache_kafka import ApacheKafka
+from cxstream.ops.apache_kafka import ApacheKafka
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 

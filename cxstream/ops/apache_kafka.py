@@ -1,4 +1,4 @@
-"""A single-node Apache Kafka 4.x broker for tests: KRaft combined mode, loopback ports, no Docker.
+"""A single-node Apache Kafka 4.x broker for tests and the benchmark: KRaft combined mode, loopback ports, no Docker.
 
 The broker's jars come from Maven Central through ``tools/kafka/pom.xml``, resolved once by
 ``tools/kafka/deps.sh`` (``make kafka-deps``) into ``~/.cache/cxstream/kafka-<version>/lib``
@@ -32,7 +32,7 @@ can do only what :meth:`~ApacheKafka.grant` allowed. ``auto.create.topics.enable
 
 Start-up, from ``start()`` to the PLAINTEXT listener answering a metadata request, storage
 format included (Kafka 4.4.0, OpenJDK 17, ``-Xmx512m -Xms256m -XX:+UseSerialGC``, 2 cores shared
-with other test runs), measured 2026-12-03 with ``python tests/brokers/apache_kafka.py --starts N``
+with other test runs), measured 2026-12-03 with ``python -m cxstream.ops.apache_kafka --starts N``
 and an interleaved A/B run:
 
 * with the class-data-sharing archives (the default, see :meth:`ApacheKafka._cds`): median
@@ -455,7 +455,7 @@ class ApacheKafka:
         return props
 
     def _write_config(self) -> None:
-        lines = ["# written by tests/brokers/apache_kafka.py"]
+        lines = ["# written by cxstream/ops/apache_kafka.py"]
         for key, value in self._properties().items():
             text = str(value).replace("\\", "\\\\")
             lines.append(f"{key}={text}")
