@@ -2,13 +2,17 @@
 
 Fixtures
 --------
-``broker`` (session)
-    A started :class:`~cxstream.ops.broker.EmbeddedBroker` (Tansu, in memory),
-    shared by the whole session and stopped at its end. Attributes:
+``broker`` (function; the brokers themselves are started once per session)
+    The broker of this test: the embedded Tansu (:class:`~cxstream.ops.broker.
+    EmbeddedBroker`, in memory) unless the test is parametrised over
+    :data:`BOTH_BROKERS` (``pytestmark = on_both_brokers``), which runs it on
+    Tansu and on Apache Kafka (:class:`~cxstream.ops.apache_kafka.ApacheKafka`,
+    KRaft, PLAINTEXT listener; ``tansu``/``kafka`` in the test id). Attributes:
     ``.bootstrap`` (``127.0.0.1:PORT``), ``.url`` (``kafka://127.0.0.1:PORT``),
-    ``.log_tail()``. Set ``CXSTREAM_TEST_BROKER=host:port`` to run the tests
-    against another broker instead. Tests using it are marked ``broker``
-    automatically (``pytest -m "not broker"`` skips them).
+    ``.log_tail()``. Set ``CXSTREAM_TEST_BROKER=host:port`` to run the Tansu
+    cases against another broker instead. Tests using it are marked ``broker``
+    automatically, and their Apache Kafka cases ``kafka`` too
+    (``pytest -m "not kafka"`` skips those).
 
 ``make_settings`` (function)
     ``make_settings(**overrides) -> Settings``: settings for one test on the
@@ -48,7 +52,7 @@ from cxstream.ops.broker import EmbeddedBroker, free_port
 from cxstream.ops.settings import Settings, TopicNames
 from cxstream.simulate.reader import read_topic as _read_topic
 
-__all__ = ["free_port", "unique_id", "make_test_settings", "read_topic"]
+__all__ = ["free_port", "unique_id", "make_test_settings", "read_topic", "BOTH_BROKERS", "on_both_brokers"]
 
 read_topic = _read_topic
 
@@ -103,9 +107,14 @@ class ExternalBroker:
         return ""
 
 
+#: the brokers a Kafka-crossing test runs on: ``pytestmark = on_both_brokers``
+BOTH_BROKERS = ("tansu", "kafka")
+on_both_brokers = pytest.mark.parametrize("broker", BOTH_BROKERS, indirect=True)
+
+
 @pytest.fixture(scope="session")
-def broker() -> Iterator[EmbeddedBroker | ExternalBroker]:
-    """The session's broker (see module docstring)."""
+def tansu_broker() -> Iterator[EmbeddedBroker | ExternalBroker]:
+    """The session's embedded Tansu, or ``CXSTREAM_TEST_BROKER``."""
     external = os.environ.get("CXSTREAM_TEST_BROKER", "").strip()
     if external:
         yield ExternalBroker(Settings(broker=external).bootstrap)
@@ -116,6 +125,35 @@ def broker() -> Iterator[EmbeddedBroker | ExternalBroker]:
         yield embedded
     finally:
         embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def apache_kafka():
+    """The session's Apache Kafka broker (started on first use, about 2 s)."""
+    import shutil
+
+    from cxstream.ops.apache_kafka import ApacheKafka
+
+    if shutil.which("java") is None:
+        message = "java is not installed (make kafka-deps installs Debian's default-jdk-headless)"
+        if os.environ.get("CXSTREAM_REQUIRE_DEPLOY_TOOLS"):
+            pytest.fail(message + " and CXSTREAM_REQUIRE_DEPLOY_TOOLS is set")
+        pytest.skip(message)
+    kafka = ApacheKafka()
+    kafka.start()
+    try:
+        yield kafka
+    finally:
+        kafka.stop()
+
+
+@pytest.fixture
+def broker(request: pytest.FixtureRequest):
+    """This test's broker (see module docstring)."""
+    kind = getattr(request, "param", "tansu")
+    if kind not in BOTH_BROKERS:
+        raise ValueError(f"unknown test broker {kind!r}; one of {BOTH_BROKERS}")
+    return request.getfixturevalue("apache_kafka" if kind == "kafka" else "tansu_broker")
 
 
 @pytest.fixture
@@ -148,3 +186,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "broker" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.broker)
+            callspec = getattr(item, "callspec", None)
+            if callspec is not None and callspec.params.get("broker") == "kafka":
+                item.add_marker(pytest.mark.kafka)
+        if "apache_kafka" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)

@@ -19,8 +19,9 @@ from cxstream.ops.topics import ensure_topics
 from cxstream.simulate.reader import read_topic
 
 from deliver_harness import DeliverProcess, Receiver, event_id, make_events, produce, write_routes
+from conftest import on_both_brokers
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [on_both_brokers, pytest.mark.timeout(120)]
 
 FAST = {"backoff_initial_s": 0.05, "backoff_max_s": 0.5, "circuit_open_s": 0.5}
 

@@ -108,6 +108,28 @@ def test_demo_runs_the_whole_scenario_on_a_fresh_machine(tmp_path):
     assert took < 120, f"the demo took {took:.0f} s"
 
 
+def test_demo_short_run_on_apache_kafka(apache_kafka, tmp_path):
+    """The same short run on a cluster the operator runs (CXSTREAM_BROKER): its own topics
+    and group, created on a broker that auto-creates nothing, and every check ok."""
+    run = subprocess.run(
+        [sys.executable, "-m", "cxstream", "demo", "--duration", "15", "--customers", "400",
+         "--rate", "1500", "--quiet"],
+        cwd=tmp_path, env=clean_env(tmp_path, CXSTREAM_BROKER=apache_kafka.url),
+        capture_output=True, text=True, timeout=180,
+    )
+    output = run.stdout + run.stderr
+    print(output)
+    assert run.returncode == 0, output
+    assert f"broker     {apache_kafka.bootstrap} (CXSTREAM_BROKER)" in output
+    impacted = SyntheticOperator(seed=7, customers=400).describe()["outage"]["customers"]
+    assert impacted > 0
+    assert table_row(output, "care", "outage_notice") == [str(impacted), str(impacted)]
+    assert table_row(output, "care", "service_restored") == [str(impacted), str(impacted)]
+    assert "[FAIL]" not in output and "Traceback" not in output
+    match = re.search(r"processed\s+([\d,]+) of ([\d,]+) produced", output)
+    assert match and number(match.group(1)) == number(match.group(2)) > 0, output
+
+
 def test_demo_ctrl_c_still_summarises_and_cleans_up(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "cxstream", "demo", "--duration", "60", "--customers", "300",

@@ -21,6 +21,9 @@ from cxstream.ops.topics import ensure_topics
 from cxstream.ops.worker_process import WorkerProcess
 from cxstream.simulate.reader import read_topic
 from e2e import Feed, triggers_of
+from conftest import on_both_brokers
+
+pytestmark = on_both_brokers
 
 CUSTOMERS = [f"X{i:02d}" for i in range(40)]
 ON_CELL = CUSTOMERS[:6]

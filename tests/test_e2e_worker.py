@@ -15,6 +15,9 @@ import pytest
 from cxstream.models.outputs import CloudEvent, DeadLetter, ScoreDocument
 from cxstream.simulate.reader import read_topic
 from e2e import Feed, notification, running_worker, triggers_of, values
+from conftest import on_both_brokers
+
+pytestmark = on_both_brokers
 
 CELL_A = ["A1", "A2", "A3", "A4", "A5"]
 CELL_B = ["B1", "B2", "B3"]

@@ -31,6 +31,9 @@ from cxstream.ops.topics import ensure_topics
 from cxstream.ops.worker_process import WorkerProcess
 from cxstream.simulate.operator import SyntheticOperator
 from cxstream.simulate.reader import read_topic
+from conftest import on_both_brokers
+
+pytestmark = on_both_brokers
 
 EVENTS = 6000
 CUSTOMERS = 400

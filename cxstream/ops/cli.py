@@ -62,7 +62,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             raise ConfigurationError("CXSTREAM_STORE=rocksdb needs the rocksdb extra, which is not installed: "
                                      "pip install 'cxstream[rocksdb]' (or CXSTREAM_STORE=memory)") from None
     rules = load_rules(settings.rules)
-    cluster_id = _reachable(settings)
+    _reachable(settings)
     settings = _follow_input_layout(settings)
     if settings.create_topics:
         ensure_topics(settings)
@@ -72,9 +72,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = _follow_input_layout(settings)
     from ..stream.worker import CxWorker
 
-    seal = settings.changelog_seal == "on" or (
-        settings.changelog_seal == "auto" and (cluster_id or "").startswith("tansu"))
-    return CxWorker(settings, rules, seal_changelog=seal).run()
+    return CxWorker(settings, rules, seal_changelog=_needs_seal(settings)).run()
+
+
+def _needs_seal(settings: Settings) -> bool | None:
+    """CXSTREAM_CHANGELOG_SEAL: on, off, or None (auto: the worker probes the broker)."""
+    return None if settings.changelog_seal == "auto" else settings.changelog_seal == "on"
 
 
 def _follow_input_layout(settings: Settings) -> Settings:

@@ -134,7 +134,8 @@ class Settings(BaseSettings):
     changelog_seal: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="After each state flush write a one-record batch per changelog partition, for "
-        "brokers whose high watermark stops at the last batch's first record (Tansu); auto: on for Tansu.",
+        "brokers whose high watermark stops at the last batch's first record (Tansu); auto: on when a "
+        "probe write at start-up shows the broker does that.",
     )
     create_topics: bool = Field(default=True, description="Create missing contract topics at start-up.")
 

@@ -39,6 +39,7 @@ from ..domain.impact import combine
 from ..domain.rules import RuleBook
 from ..ops.metrics import Metrics
 from ..ops.runtime import release_free_memory
+from ..ops.watermark import SEAL_KEY, ProbeFailed, high_watermark_undercounts
 from ..ops.settings import Settings
 from ..outputs import cloudevents, deadletters, scores
 from .alarm_feed import AlarmFeed, FaultOutcomes
@@ -54,7 +55,6 @@ TRIM_AFTER_PUT_AWAY = 10_000  # customers put away in one flush that make a heap
 TRIM_INTERVAL_S = 5.0
 FLUSH_SLICE = 500  # customers written between two yields to the event loop (~4 ms each)
 TOP_UP_TIMEOUT_S = 30.0  # longest the changelog top-up waits for a partition's end
-SEAL_KEY = b"\x00seal"  # see CxWorker._seal; never a customer id (ids are non-empty text)
 WATCH_INTERVAL_S = 1.0  # how often the watchdog asks the broker and looks at the background tasks
 # headers of a record forwarded to the partition that owns its customer: what
 # it is, and where its sender produced it (for its dead letter, if any)
@@ -124,7 +124,7 @@ class CxApp(faust.App):
 
 
 class CxWorker:
-    def __init__(self, settings: Settings, rules: RuleBook, seal_changelog: bool = False):
+    def __init__(self, settings: Settings, rules: RuleBook, seal_changelog: bool | None = False):
         self.settings = settings
         self.seal_changelog = seal_changelog
         self.rules = rules
@@ -361,6 +361,8 @@ class CxWorker:
         if lost:
             released = self.engine.release(lost)
             log.info("partitions %s moved away: released %d customers", sorted(lost), len(released))
+        if self.seal_changelog is None and not await self._probe_watermark():
+            return
         if gained:
             if self.seal_changelog:
                 late = self._top_up_changelog(gained)
@@ -373,6 +375,21 @@ class CxWorker:
         self._settled = True
         self._impact_dirty.update(self.engine.alarms.alarms)  # home partitions may have moved
         self._emit()
+
+    async def _probe_watermark(self) -> bool:
+        """CXSTREAM_CHANGELOG_SEAL=auto: find out, once faust has made the
+        changelog topic, whether this broker needs the seal and the top-up."""
+        loop = asyncio.get_running_loop()
+        try:
+            self.seal_changelog = await loop.run_in_executor(
+                None, high_watermark_undercounts, self.settings, self._changelog_topic)
+        except ProbeFailed as exc:
+            self.fail(f"cannot check the broker's high watermark on the changelog ({exc}); give the "
+                      f"worker WRITE on it, or set CXSTREAM_CHANGELOG_SEAL to on or off")
+            return False
+        log.info("changelog seal %s: the broker's high watermark %s", "on" if self.seal_changelog else "off",
+                 "stops at a batch's first record" if self.seal_changelog else "follows the last record")
+        return True
 
     # ---------------------------------------------------------------- agents
     async def _start_feed(self) -> None:
