@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka.admin import AdminClient, ConfigResource
 
+from conftest import on_both_brokers
 from cxstream.ops.topics import (
     ROLES,
     TopicSpec,
@@ -12,6 +13,8 @@ from cxstream.ops.topics import (
     topic_config,
     topic_plan,
 )
+
+pytestmark = on_both_brokers
 
 
 def _configs(settings, names):
@@ -44,7 +47,7 @@ def test_plan_names_partitions_and_policies(make_settings):
             assert spec.config["retention.ms"] == str(7 * 24 * 3600 * 1000)
 
 
-def test_ensure_creates_every_topic_with_its_config(settings):
+def test_ensure_creates_every_topic_with_its_config(request, settings):
     assert check_topics(settings)  # nothing exists yet: each topic reported missing
     created = ensure_topics(settings)
     assert created == [getattr(settings.topics, role) for role in ROLES]
@@ -61,6 +64,22 @@ def test_ensure_creates_every_topic_with_its_config(settings):
 
     assert check_topics(settings) == []
     assert ensure_topics(settings) == []  # idempotent: nothing more to create
+    if request.node.callspec.params["broker"] == "kafka":
+        # Apache Kafka answers DescribeConfigs fully: the broker's defaults beside ours
+        assert {"segment.bytes", "min.insync.replicas", "max.message.bytes"} <= set(configs[created[0]])
+
+
+def test_compacted_topic_that_also_deletes_old_records_is_refused(settings):
+    plan = topic_plan(settings)
+    leaky = [
+        TopicSpec(s.name, s.partitions, 1, {"cleanup.policy": "compact,delete", "retention.ms": "86400000"},
+                  s.role) if s.role == "customers" else s
+        for s in plan
+    ]
+    ensure_topics(settings, leaky)
+    problems = check_topics(settings)
+    assert len(problems) == 1 and "retention.ms=86400000" in problems[0] and settings.topics.customers \
+        in problems[0], problems
 
 
 def test_already_existing_topic_is_fine(settings):

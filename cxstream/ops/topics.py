@@ -242,6 +242,16 @@ def _policy_problems(admin: AdminClient, specs: list[TopicSpec], timeout: float)
                         f"topic {spec.name!r} ({spec.role}) has cleanup.policy={entry.value}, "
                         f"expected {wanted}"
                     )
+                elif wanted == "compact" and "delete" in policies:
+                    # compact,delete: the latest record of a key is deleted too once old
+                    # enough, so a customer (or score, or fault impact) would be forgotten
+                    retention = configs.get("retention.ms")
+                    if retention is not None and retention.value not in (None, "-1"):
+                        problems.append(
+                            f"topic {spec.name!r} ({spec.role}) has cleanup.policy={entry.value} with "
+                            f"retention.ms={retention.value}: its latest records would be deleted; "
+                            f"set retention.ms=-1 or cleanup.policy=compact"
+                        )
     except Exception:
         # No DescribeConfigs (old broker, missing ACL): the policy cannot be
         # verified, which is not itself a problem with the topics.
